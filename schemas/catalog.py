@@ -1,0 +1,220 @@
+"""The certification catalog (contract section 3): vendors, components, SLA tables, calendars."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import time, timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from schemas.ticket import VERSION_PATTERN, Country, SupportLevel
+
+REDHAT = "redhat"
+VENDOR_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+Clock = Literal["24x7", "business"]
+ShippedBy = Literal["redhat", "vendor"]
+SEVERITIES = (1, 2, 3, 4)
+
+_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Duration(_Model):
+    """An ISO 8601 duration that keeps whole days apart from hours.
+
+    Under a business clock a day is one business day, not 24 hours, so `P1D` and `PT24H`
+    must stay different.
+    """
+
+    days: int = 0
+    time: timedelta = timedelta(0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        match = _DURATION.match(value)
+        if not match or value in {"P", "PT"} or value.endswith("T"):
+            raise ValueError(f"{value!r} is not an ISO 8601 duration such as PT4H or P1D")
+        parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+        return {
+            "days": parts["d"],
+            "time": timedelta(hours=parts["h"], minutes=parts["m"], seconds=parts["s"]),
+        }
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        if self.days < 0 or self.time < timedelta(0) or (self.days == 0 and not self.time):
+            raise ValueError("a response target must be longer than zero")
+        return self
+
+    @model_serializer
+    def _iso(self) -> str:
+        return self.iso()
+
+    def iso(self) -> str:
+        seconds = int(self.time.total_seconds())
+        hours, rest = divmod(seconds, 3600)
+        minutes, secs = divmod(rest, 60)
+        clock = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+        return "P" + (f"{self.days}D" if self.days else "") + (f"T{clock}" if clock else "")
+
+    def words(self) -> str:
+        """`1 hour`, `2 business days`, `1 day 4 hours`: for human-readable SLA bases."""
+        seconds = int(self.time.total_seconds())
+        hours, rest = divmod(seconds, 3600)
+        minutes = rest // 60
+        parts = [
+            f"{n} {unit}{'' if n == 1 else 's'}"
+            for n, unit in ((self.days, "day"), (hours, "hour"), (minutes, "minute"))
+            if n
+        ]
+        return " ".join(parts)
+
+
+class SlaTarget(_Model):
+    """A response target: how long, and on which clock."""
+
+    within: Duration
+    clock: Clock
+
+
+def _complete_table(table: dict[int, SlaTarget]) -> dict[int, SlaTarget]:
+    missing = [s for s in SEVERITIES if s not in table]
+    extra = sorted(set(table) - set(SEVERITIES))
+    if missing:
+        raise ValueError(f"severity {', '.join(map(str, missing))} missing: cover 1 to 4")
+    if extra:
+        raise ValueError(f"severity {', '.join(map(str, extra))} is not a severity (1 to 4)")
+    return table
+
+
+class BusinessHours(_Model):
+    """Opening hours in the customer's own time zone, Monday to Friday."""
+
+    start: time
+    end: time
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 17:00 as the number 1020; refuse it rather than guess.
+        if not isinstance(value, str | time):
+            raise ValueError(f'write times as quoted strings such as "17:00", not {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+    @property
+    def length(self) -> timedelta:
+        return timedelta(
+            hours=self.end.hour - self.start.hour,
+            minutes=self.end.minute - self.start.minute,
+            seconds=self.end.second - self.start.second,
+        )
+
+
+class Calendars(_Model):
+    default: BusinessHours
+    by_country: dict[Country, BusinessHours] = Field(default_factory=dict)
+
+    def for_country(self, country: str) -> BusinessHours:
+        return self.by_country.get(country, self.default)
+
+
+class RedHatSla(_Model):
+    premium: dict[int, SlaTarget]
+    standard: dict[int, SlaTarget]
+
+    _check = field_validator("premium", "standard")(_complete_table)
+
+    def target(self, level: SupportLevel, severity: int) -> SlaTarget:
+        return (self.premium if level == "premium" else self.standard)[severity]
+
+
+class RedHat(_Model):
+    sla: RedHatSla
+
+
+class Vendor(_Model):
+    id: Annotated[str, Field(pattern=VENDOR_ID_PATTERN)]
+    name: Annotated[str, Field(min_length=1)]
+    tsanet_member: bool
+    tsanet_company_id: str | None = None
+    engineering_relationship: bool = False
+    sla: dict[int, SlaTarget]
+
+    _check = field_validator("sla")(_complete_table)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == REDHAT:
+            raise ValueError("'redhat' is reserved for Red Hat itself; do not list it as a vendor")
+        return value
+
+
+class CatalogComponent(_Model):
+    id: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1)]
+    vendor: Annotated[str, Field(pattern=VENDOR_ID_PATTERN)]
+    kind: str
+    refs: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    shipped_by: ShippedBy
+    certified_for: list[Annotated[str, Field(pattern=VERSION_PATTERN)]] = Field(
+        default_factory=list
+    )
+
+    def certified(self, product_version: str) -> bool:
+        """`17.1` covers 17.1 and 17.1.4, not 17.10: a prefix by dotted parts."""
+        parts = product_version.split(".")
+        return any(parts[: len(c.split("."))] == c.split(".") for c in self.certified_for)
+
+
+class Catalog(_Model):
+    version: Annotated[str, Field(min_length=1)]
+    calendars: Calendars
+    redhat: RedHat
+    vendors: list[Vendor]
+    components: list[CatalogComponent]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[str] = []
+        vendor_ids = [v.id for v in self.vendors]
+        problems += [f"vendor {v!r} is listed twice" for v in _repeated(vendor_ids)]
+        known = set(vendor_ids)
+        for c in self.components:
+            if c.vendor != REDHAT and c.vendor not in known:
+                problems.append(f"component {c.id!r} names unknown vendor {c.vendor!r}")
+            if c.vendor == REDHAT and c.shipped_by != REDHAT:
+                problems.append(f"component {c.id!r} is Red Hat's own but not shipped_by redhat")
+        problems += [
+            f"component id {i!r} is listed twice" for i in _repeated([c.id for c in self.components])
+        ]
+        keys = [k.strip() for c in self.components for k in {c.id, *c.refs}]
+        problems += [f"ref {r!r} names two components" for r in _repeated(keys)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _repeated(items: list[str]) -> list[str]:
+    return sorted(item for item, count in Counter(items).items() if count > 1)

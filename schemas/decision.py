@@ -1,0 +1,205 @@
+"""What the services produce: the enriched ticket, the decision with its trace, the routed
+ticket, the TSANet collaboration request and the SLA assignment (contract sections 4-6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from schemas.catalog import BusinessHours, Clock, ShippedBy, SlaTarget
+from schemas.events import TicketEventType
+from schemas.ticket import PartnerTicket, Ticket
+
+Route = Literal["redhat", "partner", "tsanet"]
+Certification = Literal["certified", "uncertified", "unknown"]
+Party = Literal["redhat", "vendor"]
+Priority = Literal["HIGH", "MEDIUM", "LOW"]
+RuleId = Literal[
+    "no-component",
+    "unknown-component",
+    "redhat-component",
+    "uncertified-replace",
+    "uncertified-collaborate",
+    "uncertified-no-collaboration",
+    "partner-shipped",
+    "redhat-shipped-collaborate",
+    "redhat-shipped-engineering",
+    "redhat-shipped",
+]
+Action = Literal[
+    "triage",
+    "request_component_replacement",
+    "collaboration_unavailable",
+    "engage_partner_engineering",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- the enriched ticket (tickets.enriched), everything the router needs -------------------
+
+
+class SourceEvent(_Model):
+    """The input event an enriched ticket came from; its id is the duplicate key."""
+
+    id: str
+    type: TicketEventType
+    time: AwareDatetime
+    source: str
+
+
+class VendorFacts(_Model):
+    id: str
+    name: str
+    tsanet_member: bool
+    tsanet_company_id: str | None
+    engineering_relationship: bool
+    target: SlaTarget
+    """The vendor's own response target for this ticket's severity."""
+
+
+class CatalogMatch(_Model):
+    id: str
+    name: str
+    kind: str
+    vendor_id: str
+    shipped_by: ShippedBy
+    certified: bool
+    """Certified for the ticket's product version."""
+    vendor: VendorFacts | None
+    """None for Red Hat's own components."""
+
+
+class EnrichedComponent(_Model):
+    ref: str
+    suspected: bool
+    removable: bool | None
+    catalog: CatalogMatch | None
+    """None when the catalog does not know the ref."""
+
+
+class EnrichedTicket(_Model):
+    event: SourceEvent
+    ticket: Ticket
+    catalog_version: str
+    business_hours: BusinessHours
+    """The customer's calendar, in the customer's time zone."""
+    redhat_target: SlaTarget
+    """Red Hat's target for the customer's support level and the ticket's severity."""
+    redhat_basis: str
+    """E.g. 'Red Hat Premium, severity 1: 1 hour, 24x7'."""
+    components: list[EnrichedComponent]
+
+
+# --- the decision ---------------------------------------------------------------------------
+
+
+class TraceStep(_Model):
+    rule: RuleId
+    matched: bool
+    reason: str
+
+
+class Owner(_Model):
+    party: Party
+    vendor_id: str | None
+
+
+class DecisionComponent(_Model):
+    ref: str
+    id: str | None = None
+    vendor_id: str | None = None
+    shipped_by: ShippedBy | None = None
+    certification: Certification
+
+
+class Collaborator(_Model):
+    vendor_id: str
+    clock: Clock
+    respond_by: datetime
+
+
+class Decision(_Model):
+    decision_id: str
+    ticket_id: str
+    revision: int
+    route: Route
+    topic: str
+    rule: RuleId
+    owner: Owner
+    component: DecisionComponent | None
+    actions: list[Action]
+    catalog_version: str
+    clock: Clock
+    clock_start: datetime
+    response_due_at: datetime
+    collaborators: list[Collaborator]
+    trace: list[TraceStep]
+
+
+# --- the outputs ----------------------------------------------------------------------------
+
+
+class RoutedTicket(_Model):
+    """`queue.redhat`: the whole ticket and its decision."""
+
+    ticket: Ticket
+    decision: Decision
+
+
+class PartnerRoutedTicket(_Model):
+    """`queue.partner.<vendor_id>`: the ticket without what a partner must not learn."""
+
+    ticket: PartnerTicket
+    decision: Decision
+
+
+class CustomerRef(_Model):
+    account_id: str
+    name: str
+
+
+class SubmitterContact(_Model):
+    name: str
+    email: str
+    phone: str | None = None
+
+
+class CollaborationRequest(_Model):
+    """Mirrors a TSANet Connect collaboration request."""
+
+    submitter_case_number: str
+    receiver_vendor_id: str
+    receiver_company_id: str | None
+    priority: Priority
+    problem_summary: str
+    problem_description: str
+    respond_by: datetime
+    customer: CustomerRef
+    submitter_contact: SubmitterContact
+
+
+class CollaborationRequested(_Model):
+    """`collab.tsanet`."""
+
+    collaboration: CollaborationRequest
+    decision: Decision
+
+
+class SlaAssigned(_Model):
+    """`sla.ownership`: who owns the first response, and by when."""
+
+    ticket_id: str
+    revision: int
+    decision_id: str
+    severity: int
+    owner: Owner
+    clock: Clock
+    clock_start: datetime
+    response_due_at: datetime
+    basis: str
+    collaborators: list[Collaborator]
