@@ -91,6 +91,10 @@ class SlaTarget(_Model):
     within: Duration
     clock: Clock
 
+    def describe(self) -> str:
+        """`1 hour, 24x7` or `1 day, business hours`: for the human-readable SLA basis."""
+        return f"{self.within.words()}, {'24x7' if self.clock == '24x7' else 'business hours'}"
+
 
 def _complete_table(table: dict[int, SlaTarget]) -> dict[int, SlaTarget]:
     missing = [s for s in SEVERITIES if s not in table]

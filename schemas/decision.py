@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.catalog import BusinessHours, Clock, ShippedBy, SlaTarget
-from schemas.events import TicketEventType
+from schemas.events import CloudEvent, TicketEventType
 from schemas.ticket import PartnerTicket, Ticket
 
 Route = Literal["redhat", "partner", "tsanet"]
@@ -203,3 +203,7 @@ class SlaAssigned(_Model):
     response_due_at: datetime
     basis: str
     collaborators: list[Collaborator]
+
+
+class EnrichedTicketEvent(CloudEvent[EnrichedTicket]):
+    """What the enricher publishes on `tickets.enriched`."""

@@ -1,0 +1,41 @@
+# The commands of the README. Everything the project needs is installed from here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint unit integration bench schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: embedded broker + both services, routes the sample tickets, serves until Ctrl-C
+run: install
+	$(BIN)/python -m services.devstack
+
+## test: lint, types, unit, contract and integration tests against the embedded broker
+test: install lint
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+## schemas: regenerate schemas/jsonschema/ and schemas/asyncapi.yaml
+schemas: install
+	$(BIN)/python -m schemas.generate
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,38 @@
+"""`python -m services.enricher`: read settings and the catalog, then serve."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import structlog
+
+from services.enricher.app import enricher_spec
+from services.enricher.catalog import CatalogError, load_catalog
+from services.enricher.enrich import CatalogIndex
+from services.runtime.kafka import run_service
+from services.runtime.logs import configure_logging
+from services.runtime.settings import EnricherSettings, load_settings
+
+
+def main() -> None:
+    settings = load_settings(EnricherSettings)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        catalog = load_catalog(settings.catalog_path)
+    except CatalogError as error:
+        structlog.get_logger().error("catalog_invalid", error=str(error))
+        print(f"ticketroute enricher: {error}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+    structlog.get_logger().info(
+        "catalog_loaded",
+        path=str(settings.catalog_path),
+        version=catalog.version,
+        vendors=len(catalog.vendors),
+        components=len(catalog.components),
+    )
+    asyncio.run(run_service(enricher_spec(settings, CatalogIndex.build(catalog)), settings.metrics_port))
+
+
+if __name__ == "__main__":
+    main()

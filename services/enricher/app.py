@@ -1,0 +1,70 @@
+"""The enricher: tickets.incoming -> catalog look-up -> tickets.enriched. Wiring only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from schemas.events import TICKET_ENRICHED, TicketEvent
+from services.enricher.enrich import CatalogIndex, certification, enrich
+from services.runtime import events
+from services.runtime.kafka import ServiceSpec
+from services.runtime.metrics import COMPONENTS_ENRICHED, TICKETS_ENRICHED
+from services.runtime.pipeline import Outgoing, Record
+from services.runtime.settings import EnricherSettings
+
+
+class EnricherProcessor:
+    def __init__(
+        self,
+        index: CatalogIndex,
+        settings: EnricherSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._index = index
+        self._settings = settings
+        self._clock = clock
+        self._counts: Counter[str] = Counter()
+        self._tickets = 0
+
+    def process(self, record: Record) -> Sequence[Outgoing]:
+        event = events.parse(TicketEvent, record.value)
+        enriched = enrich(event, self._index)
+        self._counts.update(certification(c) for c in enriched.components)
+        self._tickets += 1
+        return [
+            events.encode(
+                topic=self._settings.topic_enriched,
+                event_id=events.derived_id(event.id, TICKET_ENRICHED),
+                source=self._settings.event_source,
+                event_type=TICKET_ENRICHED,
+                time=self._clock(),
+                subject=event.data.ticket_id,
+                data=enriched,
+            )
+        ]
+
+    def batch_done(self) -> None:
+        for status, count in self._counts.items():
+            COMPONENTS_ENRICHED.labels(status).inc(count)
+        TICKETS_ENRICHED.inc(self._tickets)
+        self.batch_failed()
+
+    def batch_failed(self) -> None:
+        self._counts.clear()
+        self._tickets = 0
+
+
+def enricher_spec(settings: EnricherSettings, index: CatalogIndex) -> ServiceSpec:
+    s = settings
+    partner_topics = [s.topic_partner_prefix + v for v in index.partner_vendor_ids()]
+    return ServiceSpec(
+        name="enricher",
+        settings=s,
+        input_topic=s.topic_incoming,
+        group_id=s.enricher_group_id,
+        # The enricher knows the catalog, so it creates the partner topics the router will use.
+        output_topics=[s.topic_enriched, s.topic_deadletter, *partner_topics],
+        processor=EnricherProcessor(index, s),
+    )

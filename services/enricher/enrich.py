@@ -1,0 +1,101 @@
+"""Pure: a ticket event and the catalog in, the enriched ticket out. No I/O, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.catalog import Catalog, CatalogComponent, Vendor
+from schemas.decision import (
+    CatalogMatch,
+    EnrichedComponent,
+    EnrichedTicket,
+    SourceEvent,
+    VendorFacts,
+)
+from schemas.events import TicketEvent
+from schemas.ticket import TicketComponent
+
+
+@dataclass(frozen=True)
+class CatalogIndex:
+    """The catalog with its look-ups prepared once, at load."""
+
+    catalog: Catalog
+    by_ref: dict[str, CatalogComponent]
+    vendors: dict[str, Vendor]
+
+    @classmethod
+    def build(cls, catalog: Catalog) -> CatalogIndex:
+        by_ref = {
+            key.strip(): component
+            for component in catalog.components
+            for key in (component.id, *component.refs)
+        }
+        return cls(catalog, by_ref, {v.id: v for v in catalog.vendors})
+
+    def partner_vendor_ids(self) -> list[str]:
+        """Vendors that ship at least one component themselves: each gets a topic."""
+        return sorted({c.vendor for c in self.catalog.components if c.shipped_by == "vendor"})
+
+
+def _vendor_facts(vendor: Vendor, severity: int) -> VendorFacts:
+    return VendorFacts(
+        id=vendor.id,
+        name=vendor.name,
+        tsanet_member=vendor.tsanet_member,
+        tsanet_company_id=vendor.tsanet_company_id,
+        engineering_relationship=vendor.engineering_relationship,
+        target=vendor.sla[severity],
+    )
+
+
+def _match(
+    component: TicketComponent, index: CatalogIndex, version: str, severity: int
+) -> EnrichedComponent:
+    found = index.by_ref.get(component.ref.strip())
+    match = None
+    if found is not None:
+        vendor = index.vendors.get(found.vendor)
+        match = CatalogMatch(
+            id=found.id,
+            name=found.name,
+            kind=found.kind,
+            vendor_id=found.vendor,
+            shipped_by=found.shipped_by,
+            certified=found.certified(version),
+            vendor=_vendor_facts(vendor, severity) if vendor is not None else None,
+        )
+    return EnrichedComponent(
+        ref=component.ref,
+        suspected=component.suspected,
+        removable=component.removable,
+        catalog=match,
+    )
+
+
+def certification(component: EnrichedComponent) -> str:
+    if component.catalog is None:
+        return "unknown"
+    return "certified" if component.catalog.certified else "uncertified"
+
+
+def enrich(event: TicketEvent, index: CatalogIndex) -> EnrichedTicket:
+    ticket = event.data
+    catalog = index.catalog
+    level = ticket.customer.support_level
+    redhat_target = catalog.redhat.sla.target(level, ticket.severity)
+    return EnrichedTicket(
+        event=SourceEvent(id=event.id, type=event.type, time=event.time, source=event.source),
+        ticket=ticket,
+        catalog_version=catalog.version,
+        business_hours=catalog.calendars.for_country(ticket.customer.country),
+        redhat_target=redhat_target,
+        redhat_basis=(
+            f"Red Hat {level.capitalize()}, severity {ticket.severity}: "
+            f"{redhat_target.describe()}"
+        ),
+        components=[
+            _match(c, index, ticket.product.version, ticket.severity) for c in ticket.components
+        ],
+    )
+

@@ -1,0 +1,277 @@
+"""Pure: the rule table of contract section 4. An enriched ticket in, the decision's rule,
+route, owner and actions out, with a trace of every rule evaluated and why it did or did not
+match. No I/O, no clock.
+
+Reasons are written for the support engineer reading the trace. A rule that fails names the
+first condition that failed, and conditions are checked in the table's order, so a ticket on
+a partner's topic never has its customer's agreements or Red Hat contract in its trace (the
+certified check fails first for every rule that looks at them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from schemas.catalog import REDHAT
+from schemas.decision import (
+    Action,
+    CatalogMatch,
+    EnrichedComponent,
+    EnrichedTicket,
+    Party,
+    Route,
+    RuleId,
+    TraceStep,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of the rule table for one ticket."""
+
+    rule: RuleId
+    route: Route
+    owner: Party
+    actions: tuple[Action, ...]
+    component: EnrichedComponent | None
+    trace: tuple[TraceStep, ...]
+
+    @property
+    def vendor_id(self) -> str | None:
+        match = self.component.catalog if self.component else None
+        return match.vendor_id if match and match.vendor_id != REDHAT else None
+
+
+def component_in_question(components: Sequence[EnrichedComponent]) -> EnrichedComponent | None:
+    """The first component marked suspected; else the only one listed; else none."""
+    for component in components:
+        if component.suspected:
+            return component
+    return components[0] if len(components) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the rules look at, worked out once."""
+
+    ticket: EnrichedTicket
+    component: EnrichedComponent
+    match: CatalogMatch
+
+    @property
+    def version(self) -> str:
+        return self.ticket.ticket.product.version
+
+    @property
+    def vendor(self) -> str:
+        return self.match.vendor_id
+
+    @property
+    def tsanet(self) -> bool:
+        return bool(self.match.vendor and self.match.vendor.tsanet_member)
+
+    @property
+    def engineering(self) -> bool:
+        return bool(self.match.vendor and self.match.vendor.engineering_relationship)
+
+    @property
+    def agreement(self) -> bool:
+        return self.vendor in self.ticket.ticket.customer.vendor_agreements
+
+    @property
+    def expertise(self) -> bool:
+        return self.ticket.ticket.needs_vendor_expertise
+
+
+# A rule's test returns None when it matches, else the reason it does not.
+Test = Callable[[_Facts], "str | None"]
+
+
+def _first_failure(*checks: tuple[bool, str]) -> str | None:
+    for holds, reason_if_not in checks:
+        if not holds:
+            return reason_if_not
+    return None
+
+
+def _uncertified(f: _Facts) -> tuple[bool, str]:
+    return not f.match.certified, f"{f.match.id} is certified for {f.version}"
+
+
+def _removable_unknown_or_true(f: _Facts) -> tuple[bool, str]:
+    return f.component.removable is not False, "the component cannot be removed"
+
+
+def _not_removable(f: _Facts) -> tuple[bool, str]:
+    removable = "unknown" if f.component.removable is None else "true"
+    return f.component.removable is False, f"removable is {removable}"
+
+
+def _uncertified_collaborate(f: _Facts) -> str | None:
+    return _first_failure(
+        _uncertified(f),
+        _not_removable(f),
+        (f.tsanet, f"{f.vendor} is not a TSANet member"),
+        (f.agreement, f"the customer has no support agreement with {f.vendor}"),
+    )
+
+
+def _shipped_by_redhat(f: _Facts) -> tuple[bool, str]:
+    return f.match.shipped_by == "redhat", f"{f.match.id} is shipped by {f.vendor}"
+
+
+def _expertise(f: _Facts) -> tuple[bool, str]:
+    return f.expertise, "the vendor's expertise is not requested"
+
+
+_RULES: tuple[tuple[RuleId, Route, Party, Test, str], ...] = (
+    (
+        "redhat-component",
+        "redhat",
+        "redhat",
+        lambda f: _first_failure((f.vendor == REDHAT, f"the vendor is {f.vendor}, not Red Hat")),
+        "{id} is Red Hat's own component",
+    ),
+    (
+        "uncertified-replace",
+        "redhat",
+        "redhat",
+        lambda f: _first_failure(_uncertified(f), _removable_unknown_or_true(f)),
+        "{id} is not certified for {version} and removable is {removable}: "
+        "Red Hat may ask to replace it as a diagnostic step",
+    ),
+    (
+        "uncertified-collaborate",
+        "tsanet",
+        "redhat",
+        _uncertified_collaborate,
+        "{id} is not certified for {version} and cannot be removed; {vendor} is a TSANet "
+        "member and the customer has an agreement with it: Red Hat collaborates via TSANet",
+    ),
+    (
+        "uncertified-no-collaboration",
+        "redhat",
+        "redhat",
+        lambda f: _first_failure(_uncertified(f), _not_removable(f)),
+        "{id} is not certified for {version} and cannot be removed, and no TSANet "
+        "collaboration with {vendor} is possible",
+    ),
+    (
+        "partner-shipped",
+        "partner",
+        "vendor",
+        lambda f: _first_failure(
+            (f.match.shipped_by == "vendor", f"{f.match.id} is shipped by Red Hat")
+        ),
+        "{id} is certified for {version} and shipped by {vendor}: {vendor} is the primary contact",
+    ),
+    (
+        "redhat-shipped-collaborate",
+        "tsanet",
+        "redhat",
+        lambda f: _first_failure(
+            _shipped_by_redhat(f), _expertise(f), (f.tsanet, f"{f.vendor} is not a TSANet member")
+        ),
+        "{id} is certified and shipped by Red Hat; the vendor's expertise is requested and "
+        "{vendor} is a TSANet member: Red Hat collaborates via TSANet",
+    ),
+    (
+        "redhat-shipped-engineering",
+        "redhat",
+        "redhat",
+        lambda f: _first_failure(
+            _shipped_by_redhat(f),
+            _expertise(f),
+            (not f.tsanet, f"{f.vendor} is a TSANet member"),
+            (f.engineering, f"Red Hat has no engineering relationship with {f.vendor}"),
+        ),
+        "{id} is certified and shipped by Red Hat; the vendor's expertise is requested and "
+        "Red Hat has an engineering relationship with {vendor}",
+    ),
+    (
+        "redhat-shipped",
+        "redhat",
+        "redhat",
+        lambda f: _first_failure(_shipped_by_redhat(f)),
+        "{id} is certified for {version} and shipped by Red Hat: Red Hat is the primary contact",
+    ),
+)
+
+
+def _actions(rule: RuleId, facts: _Facts | None) -> tuple[Action, ...]:
+    if rule in {"no-component", "unknown-component"}:
+        return ("triage",)
+    if rule == "uncertified-replace":
+        return ("request_component_replacement",)
+    if rule == "uncertified-no-collaboration":
+        return ("collaboration_unavailable",)
+    if rule == "redhat-shipped-engineering":
+        return ("engage_partner_engineering",)
+    if rule == "redhat-shipped" and facts is not None and facts.expertise:
+        return ("collaboration_unavailable",)
+    return ()
+
+
+def decide(ticket: EnrichedTicket) -> Verdict:
+    """Apply the rule table: the first rule that matches decides."""
+    component = component_in_question(ticket.components)
+    trace: list[TraceStep] = []
+
+    def verdict(rule: RuleId, route: Route, owner: Party, facts: _Facts | None) -> Verdict:
+        return Verdict(rule, route, owner, _actions(rule, facts), component, tuple(trace))
+
+    if component is None:
+        listed = len(ticket.components)
+        trace.append(
+            TraceStep(
+                rule="no-component",
+                matched=True,
+                reason=f"no component is marked suspected and {listed} are listed",
+            )
+        )
+        return verdict("no-component", "redhat", "redhat", None)
+    how = "marked suspected" if component.suspected else "the only component listed"
+    trace.append(
+        TraceStep(
+            rule="no-component",
+            matched=False,
+            reason=f"the component in question is {component.ref!r} ({how})",
+        )
+    )
+    if component.catalog is None:
+        trace.append(
+            TraceStep(
+                rule="unknown-component",
+                matched=True,
+                reason=f"{component.ref.strip()!r} is not in catalog {ticket.catalog_version}",
+            )
+        )
+        return verdict("unknown-component", "redhat", "redhat", None)
+    match = component.catalog
+    trace.append(
+        TraceStep(
+            rule="unknown-component",
+            matched=False,
+            reason=f"{component.ref.strip()!r} is catalog component {match.id} "
+            f"of vendor {match.vendor_id}",
+        )
+    )
+    facts = _Facts(ticket, component, match)
+    for rule, route, owner, test, matched_reason in _RULES:
+        failure = test(facts)
+        if failure is None:
+            removable = "unknown" if component.removable is None else str(component.removable)
+            reason = matched_reason.format(
+                id=match.id, version=facts.version, vendor=match.vendor_id,
+                removable=removable.lower(),
+            )
+            if rule == "redhat-shipped" and facts.expertise:
+                reason += (
+                    f"; the vendor's expertise is requested but {match.vendor_id} is neither "
+                    "a TSANet member nor an engineering partner"
+                )
+            trace.append(TraceStep(rule=rule, matched=True, reason=reason))
+            return verdict(rule, route, owner, facts)
+        trace.append(TraceStep(rule=rule, matched=False, reason=failure))
+    raise AssertionError("redhat-shipped matches every certified component")  # pragma: no cover

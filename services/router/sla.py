@@ -1,0 +1,130 @@
+"""Response due times under a 24x7 or a business clock (contract sections 3 and 5).
+
+Pure: no I/O and no clock reading, so the router, the CLI and the tests all get the same answer
+for the same ticket, and a replayed event gets the same due time as the first delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from schemas.catalog import BusinessHours, SlaTarget
+
+# A real calendar has a business day within a week or two; this only keeps a broken calendar
+# (every day a holiday) from looping forever. About ten years of consecutive closed days.
+MAX_CLOSED_DAYS = 3700
+_ONE_DAY = timedelta(days=1)
+
+
+@cache
+def _public_holidays(country: str) -> holidays.HolidayBase | None:
+    """Built once per country: constructing the tables is far dearer than looking a date up."""
+    try:
+        return holidays.country_holidays(country)
+    except NotImplementedError:
+        # The contract's holidays are the ones the package lists; it lists none for this country.
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessCalendar:
+    """Business time of one customer: opening hours in their time zone, Mon-Fri, minus their
+    country's public holidays."""
+
+    timezone: ZoneInfo
+    hours: BusinessHours
+    country: str
+
+    def is_business_day(self, day: date) -> bool:
+        """`day` is the customer's local date: holidays are local, not UTC, dates."""
+        if day.weekday() >= 5:  # Saturday, Sunday
+            return False
+        table = _public_holidays(self.country)
+        return table is None or day not in table
+
+    def opening(self, day: date) -> tuple[datetime, datetime]:
+        """Open and close of local `day`, in UTC, so elapsed-time arithmetic is right on DST days
+        and in half-hour offset zones."""
+        open_ = datetime.combine(day, self.hours.start, tzinfo=self.timezone)
+        close = datetime.combine(day, self.hours.end, tzinfo=self.timezone)
+        return open_.astimezone(UTC), close.astimezone(UTC)
+
+
+def calendar_for(country: str, timezone: str, hours: BusinessHours) -> BusinessCalendar:
+    """One calendar per ticket is cheap: zones and holiday tables are cached."""
+    _public_holidays(country)
+    return BusinessCalendar(timezone=ZoneInfo(timezone), hours=hours, country=country)
+
+
+def _aware_utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} {moment.isoformat()} has no UTC offset; SLA times must be aware")
+    return moment.astimezone(UTC)
+
+
+def business_length(target: SlaTarget, calendar: BusinessCalendar) -> timedelta:
+    """A business day is one whole opening (9 hours in the US, 8 elsewhere), not 24 hours."""
+    return target.within.days * calendar.hours.length + target.within.time
+
+
+def due_at(start: datetime, target: SlaTarget, calendar: BusinessCalendar) -> datetime:
+    """When the response is due, in UTC, for a clock started at `start`."""
+    begin = _aware_utc(start, "start")
+    if target.clock == "24x7":
+        # In UTC: adding to a zoned datetime would add wall-clock time and be off by the DST jump.
+        return begin + timedelta(days=target.within.days) + target.within.time
+    try:
+        return _business_due(begin, business_length(target, calendar), calendar)
+    except OverflowError as exc:
+        raise ValueError(f"a due time for {start.isoformat()} is beyond the calendar") from exc
+
+
+def _business_due(begin: datetime, remaining: timedelta, calendar: BusinessCalendar) -> datetime:
+    # Day by day rather than minute by minute: a P2D target is a handful of iterations.
+    day = begin.astimezone(calendar.timezone).date()
+    closed_days = 0
+    while closed_days <= MAX_CLOSED_DAYS:
+        if calendar.is_business_day(day):
+            open_, close = calendar.opening(day)
+            counting_from = max(begin, open_)
+            if counting_from < close:
+                closed_days = 0
+                available = close - counting_from
+                # `<=`: a target that runs out exactly at closing is due at closing.
+                if remaining <= available:
+                    return counting_from + remaining
+                remaining -= available
+            else:
+                closed_days += 1
+        else:
+            closed_days += 1
+        day += _ONE_DAY
+    raise ValueError(
+        f"no business day in {MAX_CLOSED_DAYS} days after {begin.isoformat()} "
+        f"for country {calendar.country!r}"
+    )
+
+
+def business_time_between(start: datetime, end: datetime, calendar: BusinessCalendar) -> timedelta:
+    """Business time inside [start, end): checks due times and explains them to people."""
+    first = _aware_utc(start, "start")
+    last = _aware_utc(end, "end")
+    if last <= first:
+        return timedelta(0)
+    total = timedelta(0)
+    day = first.astimezone(calendar.timezone).date()
+    final_day = last.astimezone(calendar.timezone).date()
+    while day <= final_day:
+        if calendar.is_business_day(day):
+            open_, close = calendar.opening(day)
+            overlap = min(close, last) - max(open_, first)
+            if overlap > timedelta(0):
+                total += overlap
+        day += _ONE_DAY
+    return total
+

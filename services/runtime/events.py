@@ -1,0 +1,75 @@
+"""CloudEvents in and out: parsing input into a model (or a dead-letter verdict) and encoding
+outputs in structured JSON mode."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from schemas.events import CONTENT_TYPE
+from services.runtime.pipeline import Outgoing, Rejected
+
+HEADERS = {"content-type": CONTENT_TYPE}
+# Output event ids are derived, so the same output published twice keeps its id.
+EVENT_NAMESPACE = uuid.UUID("0b5e3f7a-9d64-5c2e-8a1b-3f4c6d7e8f90")
+_MAX_PROBLEMS = 5
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """The dead-letter reason (a bounded metric label) and a message that says what to fix."""
+    problems = error.errors(include_url=False)
+    if any(p["type"] == "json_invalid" for p in problems):
+        return "invalid_json", f"not valid JSON: {problems[0]['msg']}"
+    if any(p["loc"] == ("type",) for p in problems):
+        return "unsupported_type", "type: " + next(p["msg"] for p in problems if p["loc"] == ("type",))
+    parts = [
+        f"{'.'.join(str(x) for x in p['loc']) or 'event'}: {p['msg']}"
+        for p in problems[:_MAX_PROBLEMS]
+    ]
+    more = len(problems) - _MAX_PROBLEMS
+    return "invalid_event", "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse(model: type[ModelT], raw: bytes | None) -> ModelT:
+    if not raw:
+        raise Rejected("empty", "the message has no value")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise Rejected(*_describe(error)) from None
+
+
+def derived_id(*parts: str) -> str:
+    return str(uuid.uuid5(EVENT_NAMESPACE, "\n".join(parts)))
+
+
+def encode(
+    *,
+    topic: str,
+    event_id: str,
+    source: str,
+    event_type: str,
+    time: datetime,
+    subject: str,
+    data: BaseModel,
+) -> Outgoing:
+    """One CloudEvent in structured JSON mode, keyed by the ticket id (its subject)."""
+    head = orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": event_type,
+            "time": time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "subject": subject,
+            "datacontenttype": "application/json",
+        }
+    )
+    value = head[:-1] + b',"data":' + data.__pydantic_serializer__.to_json(data) + b"}"
+    return Outgoing(topic=topic, key=subject.encode(), value=value, headers=HEADERS)

@@ -1,0 +1,258 @@
+"""Kafka wiring shared by both services: the FastStream broker with its security, topic
+creation, the batch subscriber around a BatchPipeline, and the service's life cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, Topic
+from faststream.kafka.message import KafkaMessage
+from faststream.middlewares import AckPolicy
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
+
+from services.runtime.health import Readiness, start_health_server
+from services.runtime.pipeline import BatchPipeline, Outgoing, Processor
+from services.runtime.settings import ServiceSettings
+
+log = structlog.get_logger()
+
+PROBE_INTERVAL_SECONDS = 5.0
+
+
+def ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return None
+    context = ssl.create_default_context(
+        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    )
+    if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
+        context.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
+    return context
+
+
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """The FastStream security object the settings describe (None for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    context = ssl_context(settings)
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    sasl = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    assert settings.kafka_sasl_mechanism and settings.kafka_sasl_username  # settings checked
+    assert settings.kafka_sasl_password
+    return sasl[settings.kafka_sasl_mechanism](
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=protocol == "SASL_SSL",
+    )
+
+
+def build_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        security=kafka_security(settings),
+        client_id=settings.kafka_client_id,
+        # acks=all: an output counts as delivered only once the in-sync replicas have it.
+        acks="all",
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        graceful_timeout=settings.shutdown_grace_seconds,
+        allow_auto_create_topics=settings.topic_create,
+        retry_backoff_ms=200,
+        # FastStream logs every consumed batch at INFO; ours are the logs that matter.
+        logger=None,
+    )
+
+
+def topic(settings: ServiceSettings, name: str) -> Topic:
+    return Topic(
+        name,
+        num_partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+        declare=settings.topic_create,
+    )
+
+
+def _text_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
+    headers = [(k, v) for k, v in record.headers if _is_text(v)]
+    return dataclasses.replace(record, headers=headers)
+
+
+def _is_text(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def _tolerant_parser(raw: Any, original: Any) -> KafkaMessage:
+    # FastStream decodes every header as UTF-8 before a handler runs; a header of garbage
+    # would fail the batch forever. Such headers are dropped so the record still reaches the
+    # pipeline (and, if its body is bad too, the dead-letter topic).
+    try:
+        message: KafkaMessage = await original(raw)
+    except UnicodeDecodeError:
+        records = raw if isinstance(raw, tuple) else (raw,)
+        message = await original(tuple(_text_headers(r) for r in records))
+    return message
+
+
+async def _records_decoder(message: KafkaMessage, _original: Any) -> Any:
+    return message.raw_message
+
+
+def publisher(broker: KafkaBroker) -> Any:
+    """Publish without waiting for the broker; the pipeline awaits all futures at once."""
+
+    async def publish(out: Outgoing) -> Any:
+        return await broker.publish(
+            out.value, out.topic, key=out.key, headers=out.headers, no_confirm=True
+        )
+
+    return publish
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service: its name, input, consumer group, outputs and processor."""
+
+    name: str
+    settings: ServiceSettings
+    input_topic: str
+    group_id: str
+    output_topics: Sequence[str]
+    processor: Processor
+
+
+def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -> None:
+    s = spec.settings
+
+    @broker.subscriber(
+        topic(s, spec.input_topic),
+        batch=True,
+        group_id=spec.group_id,
+        max_records=s.batch_max_records,
+        batch_timeout_ms=s.batch_timeout_ms,
+        auto_offset_reset="earliest",
+        session_timeout_ms=s.session_timeout_ms,
+        heartbeat_interval_ms=s.heartbeat_interval_ms,
+        # Commit after the handler returns, i.e. after every output is acknowledged;
+        # on error rewind to the batch's first offsets so it is delivered again.
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        parser=_tolerant_parser,
+        decoder=_records_decoder,
+        title=f"{spec.name}:{spec.input_topic}",
+    )
+    async def on_batch(records: Any) -> None:
+        await pipeline.handle(records)
+
+
+def build_service(spec: ServiceSpec, readiness: Readiness) -> KafkaBroker:
+    broker = build_broker(spec.settings)
+    pipeline = BatchPipeline(
+        spec.processor,
+        publisher(broker),
+        spec.settings.topic_deadletter,
+        readiness,
+        spec.settings.retry_backoff_max_seconds,
+    )
+    subscribe(broker, spec, pipeline)
+    return broker
+
+
+async def _connect(broker: KafkaBroker, spec: ServiceSpec, stop: asyncio.Event) -> bool:
+    """Connect, create the topics, start consuming; retry with backoff until stopped."""
+    s = spec.settings
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await broker.connect()
+            if s.topic_create:
+                results = await broker.config.admin.create_topics(
+                    [topic(s, name) for name in spec.output_topics]
+                )
+                for result in results:
+                    if result.error:
+                        log.warning("topic_not_created", topic=result.topic, error=str(result.error))
+            await broker.start()
+        except Exception as error:  # noqa: BLE001 - any failure to reach Kafka is retried
+            log.warning(
+                "kafka_unreachable_retrying",
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                error=f"{type(error).__name__}: {error}",
+                retry_in_s=round(delay, 1),
+            )
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, s.retry_backoff_max_seconds)
+        else:
+            return True
+    return False
+
+
+async def _probe(broker: KafkaBroker, readiness: Readiness, stop: asyncio.Event) -> None:
+    """Readiness follows whether the brokers answer, checked every few seconds."""
+    while not stop.is_set():
+        if await broker.ping(timeout=PROBE_INTERVAL_SECONDS):
+            readiness.clear("kafka unreachable")
+        else:
+            if "kafka unreachable" not in readiness.reasons:
+                log.warning("kafka_unreachable")
+            readiness.fail("kafka unreachable")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_SECONDS)
+
+
+async def run_service(spec: ServiceSpec, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then finish the batch in hand, commit and stop."""
+    s = spec.settings
+    readiness = Readiness()
+    server = await start_health_server(s.metrics_host, port, readiness)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    broker = build_service(spec, readiness)
+    log.info(
+        "service_starting",
+        service=spec.name,
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        input_topic=spec.input_topic,
+        group_id=spec.group_id,
+        metrics_port=port,
+    )
+    probe: asyncio.Task[None] | None = None
+    if await _connect(broker, spec, stop):
+        readiness.clear("starting")
+        log.info("service_ready", service=spec.name)
+        probe = asyncio.create_task(_probe(broker, readiness, stop))
+        await stop.wait()
+    readiness.fail("stopping")
+    log.info("service_stopping", service=spec.name, grace_s=s.shutdown_grace_seconds)
+    try:
+        await asyncio.wait_for(broker.stop(), s.shutdown_grace_seconds)
+    except TimeoutError:
+        log.error("shutdown_grace_exceeded", grace_s=s.shutdown_grace_seconds)
+    if probe:
+        probe.cancel()
+    server.close()
+    log.info("service_stopped", service=spec.name)

@@ -1,0 +1,176 @@
+"""The batch loop both services share: process each record, publish every output without
+waiting, wait once for the broker's acknowledgements, then let the batch be committed.
+
+A record that cannot be parsed or validated becomes a dead letter; it never blocks the
+partition behind it. A batch whose outputs are not acknowledged is retried whole (after a
+backoff), and the processor rolls back what it remembered of it, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from services.runtime.health import Readiness
+from services.runtime.metrics import (
+    BATCH_SECONDS,
+    DEADLETTERED,
+    IN_FLIGHT,
+    LATENCY_SECONDS,
+    MESSAGES_CONSUMED,
+    PUBLISH_FAILURES,
+)
+
+log = structlog.get_logger()
+
+
+class Record(Protocol):
+    """What we read of a consumed Kafka record (aiokafka's ConsumerRecord has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to publish: already serialised, keyed by ticket id."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Rejected(Exception):  # noqa: N818 - a verdict on the input, not a program error
+    """The input cannot be used; it goes to the dead-letter topic with this reason."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+class Processor(Protocol):
+    """A service's pure work on one record, plus the state it keeps across batches."""
+
+    def process(self, record: Record) -> Sequence[Outgoing]:
+        """The outputs of one record; raises Rejected for input that cannot be used."""
+
+    def batch_done(self) -> None:
+        """The batch's outputs are acknowledged: keep what was learnt from it."""
+
+    def batch_failed(self) -> None:
+        """The batch will be redelivered: forget what was learnt from it."""
+
+
+# Reserved dead-letter headers; an input header of the same name is not copied over them.
+_DLQ_HEADERS = ("error.type", "error.message", "source.topic", "source.partition", "source.offset")
+_MAX_ERROR_MESSAGE = 1000
+
+
+def dead_letter(record: Record, error_type: str, message: str, topic: str) -> Outgoing:
+    """The original bytes and key unchanged, the reason in headers."""
+    headers: dict[str, str] = {}
+    for name, raw in record.headers:
+        if name in _DLQ_HEADERS:
+            continue
+        try:
+            headers[name] = raw.decode()
+        except (UnicodeDecodeError, AttributeError):
+            continue  # a header that is not text cannot be republished as one
+    headers.update(
+        {
+            "error.type": error_type,
+            "error.message": " ".join(message.split())[:_MAX_ERROR_MESSAGE],
+            "source.topic": record.topic,
+            "source.partition": str(record.partition),
+            "source.offset": str(record.offset),
+        }
+    )
+    return Outgoing(topic, record.key or b"", record.value or b"", headers)
+
+
+Publish = Callable[[Outgoing], Awaitable["asyncio.Future[Any] | None"]]
+
+
+class BatchPipeline:
+    """Runs one batch at a time through a Processor; see the module docstring."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        publish: Publish,
+        deadletter_topic: str,
+        readiness: Readiness,
+        retry_backoff_max_seconds: float = 30.0,
+    ) -> None:
+        self._processor = processor
+        self._publish = publish
+        self._deadletter_topic = deadletter_topic
+        self._readiness = readiness
+        self._backoff_max = retry_backoff_max_seconds
+        self._failures = 0
+
+    def _outputs(self, record: Record) -> Sequence[Outgoing]:
+        try:
+            return self._processor.process(record)
+        except Rejected as rejected:
+            reason, message = rejected.error_type, rejected.message
+        except Exception as error:
+            # A bug must not block the partition either: keep the message, say why, go on.
+            log.exception("processing_failed", topic=record.topic, offset=record.offset)
+            reason, message = "processing_error", f"{type(error).__name__}: {error}"
+        DEADLETTERED.labels(reason).inc()
+        log.warning(
+            "dead_lettered",
+            reason=reason,
+            error=message[:200],
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        return [dead_letter(record, reason, message, self._deadletter_topic)]
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        started = time.perf_counter()
+        IN_FLIGHT.inc(len(records))
+        try:
+            pending: list[asyncio.Future[Any]] = []
+            for record in records:
+                for out in self._outputs(record):
+                    future = await self._publish(out)
+                    if future is not None:
+                        pending.append(future)
+            if pending:
+                await asyncio.gather(*pending)
+        except Exception:
+            self._processor.batch_failed()
+            PUBLISH_FAILURES.inc()
+            self._readiness.fail("publishing")
+            self._failures += 1
+            delay = min(self._backoff_max, 0.1 * 2 ** min(self._failures, 12))
+            log.exception("batch_failed_will_retry", records=len(records), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            raise
+        finally:
+            IN_FLIGHT.dec(len(records))
+        self._processor.batch_done()
+        self._failures = 0
+        self._readiness.clear("publishing")
+        done = time.time()
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        MESSAGES_CONSUMED.labels(records[0].topic).inc(len(records))
+        for record in records:
+            LATENCY_SECONDS.observe(max(0.0, done - record.timestamp / 1000))

@@ -1,0 +1,159 @@
+"""Settings of both services, read once from the environment at start.
+
+Every field is one environment variable: the field name in upper case (`kafka_bootstrap_servers`
+is `KAFKA_BOOTSTRAP_SERVERS`). A value that does not validate stops the service at start with a
+message naming the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "samples" / "catalog.yaml"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ServiceSettings(BaseSettings):
+    """What both services read: Kafka connection, topic names, batching, metrics, logging."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", use_attribute_docstrings=True, frozen=True, case_sensitive=False
+    )
+
+    # --- Kafka connection ---------------------------------------------------------------------
+    kafka_bootstrap_servers: Annotated[str, Field(min_length=1)] = "localhost:9092"
+    """Comma-separated host:port list of the Kafka cluster."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    """How to talk to the brokers; SASL_SSL for a production cluster."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism, required with SASL_PLAINTEXT and SASL_SSL."""
+    kafka_sasl_username: str | None = None
+    """SASL user name (the service's principal)."""
+    kafka_sasl_password: SecretStr | None = None
+    """SASL password; never logged nor exported."""
+    kafka_ssl_cafile: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates (default: the system CAs)."""
+    kafka_ssl_certfile: Path | None = None
+    """PEM client certificate, for mutual TLS."""
+    kafka_ssl_keyfile: Path | None = None
+    """PEM private key of the client certificate."""
+    kafka_client_id: str = "ticketroute"
+    """Client id the brokers see in their logs and quotas."""
+
+    # --- topics --------------------------------------------------------------------------------
+    topic_incoming: str = "tickets.incoming"
+    """Input: ticket events from the ticketing system."""
+    topic_enriched: str = "tickets.enriched"
+    """Between the services: tickets with their catalog facts."""
+    topic_redhat: str = "queue.redhat"
+    """Red Hat's own support queue."""
+    topic_partner_prefix: str = "queue.partner."
+    """Partner topics are this prefix plus the vendor id."""
+    topic_tsanet: str = "collab.tsanet"
+    """TSANet collaboration requests."""
+    topic_sla: str = "sla.ownership"
+    """Who owns each ticket's first response, and by when."""
+    topic_deadletter: str = "tickets.deadletter"
+    """Messages that could not be parsed or validated, with the reason in headers."""
+    topic_partitions: Annotated[int, Field(ge=1, le=10_000)] = 6
+    """Partitions of topics the services create; the ceiling of consumer parallelism."""
+    topic_replication_factor: Annotated[int, Field(ge=1, le=10)] = 1
+    """Replication factor of topics the services create (3 on a production cluster)."""
+    topic_create: bool = True
+    """Create missing topics at start; off where an operator manages topics."""
+
+    # --- consuming -----------------------------------------------------------------------------
+    batch_max_records: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Most records handled, published and committed as one batch."""
+    batch_timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 100
+    """Longest wait for a batch when no records are buffered."""
+    session_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 10_000
+    """Consumer group session timeout: how soon a dead instance's partitions move."""
+    heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000
+    """Consumer heartbeat interval, at most a third of the session timeout."""
+    retry_backoff_max_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    """Longest wait between retries while the brokers cannot be reached."""
+    shutdown_grace_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
+    """On SIGTERM, how long the batch in hand may take to finish and commit."""
+
+    # --- operations ----------------------------------------------------------------------------
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod serves probes on all interfaces
+    """Address of the /metrics, /healthz and /readyz server."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Level of the JSON logs on standard output."""
+    log_format: Literal["json", "console"] = "json"
+    """json for log collectors, console for people."""
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> ServiceSettings:
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                "KAFKA_SECURITY_PROTOCOL=SASL_* needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE together")
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("HEARTBEAT_INTERVAL_MS must be at most SESSION_TIMEOUT_MS / 3")
+        return self
+
+
+class EnricherSettings(ServiceSettings):
+    """The enricher: consumes tickets.incoming, publishes tickets.enriched."""
+
+    catalog_path: Path = SAMPLE_CATALOG
+    """Certification catalog (YAML or JSON); the bundled sample by default."""
+    enricher_group_id: str = "ticketroute-enricher"
+    """Consumer group of the enricher instances."""
+    metrics_port: Port = 9101
+    """Port of the enricher's /metrics, /healthz and /readyz."""
+    event_source: str = "/ticketroute/enricher"
+    """CloudEvents `source` of the events it publishes."""
+
+
+class RouterSettings(ServiceSettings):
+    """The router: consumes tickets.enriched, publishes to the route topics and sla.ownership."""
+
+    router_group_id: str = "ticketroute-router"
+    """Consumer group of the router instances."""
+    metrics_port: Port = 9102
+    """Port of the router's /metrics, /healthz and /readyz."""
+    event_source: str = "/ticketroute/router"
+    """CloudEvents `source` of the events it publishes."""
+    duplicate_window: Annotated[int, Field(ge=100_000, le=10_000_000)] = 100_000
+    """How many recent event ids each router instance remembers to drop duplicates."""
+    revision_memory: Annotated[int, Field(ge=10_000, le=10_000_000)] = 200_000
+    """How many tickets' latest routed revision each instance remembers to drop stale ones."""
+    tsanet_submitter_name: str = "Red Hat Global Support"
+    """Contact named on TSANet collaboration requests."""
+    tsanet_submitter_email: str = "tsanet@redhat.example"
+    """E-mail of that contact."""
+    tsanet_submitter_phone: str | None = None
+    """Phone of that contact, if any."""
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """Read settings once; on a bad value, say which variable and exit instead of a traceback."""
+    try:
+        return cls()
+    except ValidationError as error:
+        lines = [f"ticketroute: invalid settings for {cls.__name__}:"]
+        for e in error.errors():
+            name = "_".join(str(p) for p in e["loc"]).upper() or "settings"
+            lines.append(f"  {name}: {e['msg']}")
+        print("\n".join(lines), file=sys.stderr)  # noqa: T201 - logging is not set up yet
+        raise SystemExit(2) from None
