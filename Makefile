@@ -33,6 +33,10 @@ unit: install
 integration: install
 	$(BIN)/pytest -q tests/integration
 
+## bench: throughput and latency on the embedded broker, against raw aiokafka baselines
+bench: install
+	$(BIN)/python -m bench
+
 ## schemas: regenerate schemas/jsonschema/ and schemas/asyncapi.yaml
 schemas: install
 	$(BIN)/python -m schemas.generate
