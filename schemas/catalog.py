@@ -117,7 +117,9 @@ class BusinessHours(_Model):
     def _quoted(cls, value: object) -> object:
         # YAML 1.1 reads an unquoted 17:00 as the number 1020; refuse it rather than guess.
         if not isinstance(value, str | time):
-            raise ValueError(f'write times as quoted strings such as "17:00", not {value!r}')
+            raise ValueError(  # noqa: TRY004 - pydantic reports ValueError as a validation error
+                f'write times as quoted strings such as "17:00", not {value!r}'
+            )
         return value
 
     @model_validator(mode="after")
@@ -211,7 +213,8 @@ class Catalog(_Model):
             if c.vendor == REDHAT and c.shipped_by != REDHAT:
                 problems.append(f"component {c.id!r} is Red Hat's own but not shipped_by redhat")
         problems += [
-            f"component id {i!r} is listed twice" for i in _repeated([c.id for c in self.components])
+            f"component id {i!r} is listed twice"
+            for i in _repeated([c.id for c in self.components])
         ]
         keys = [k.strip() for c in self.components for k in {c.id, *c.refs}]
         problems += [f"ref {r!r} names two components" for r in _repeated(keys)]

@@ -28,10 +28,10 @@ def wait_ready(port: int, timeout: float = 60.0) -> None:
     """Poll /readyz until the service says it is connected and consuming."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:  # noqa: S310
-                if r.status == 200:
-                    return
+        url = f"http://127.0.0.1:{port}/readyz"
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as r:
+            if r.status == 200:
+                return
         time.sleep(0.2)
     raise TimeoutError(f"service on port {port} not ready after {timeout}s")
 
@@ -96,8 +96,10 @@ async def publish_samples_and_show(bootstrap: str, count: int, stop: asyncio.Eve
                     print(_line(record.topic, json.loads(record.value)))
                     shown += 1
             if shown == count:
-                print(f"\nall {count} routed. Serving until Ctrl-C "
-                      f"(logs in {LOG_DIR}/, metrics on :9101 and :9102).")
+                print(
+                    f"\nall {count} routed. Serving until Ctrl-C "
+                    f"(logs in {LOG_DIR}/, metrics on :9101 and :9102)."
+                )
                 shown += 1
     finally:
         await consumer.stop()

@@ -31,7 +31,9 @@ def main() -> None:
         vendors=len(catalog.vendors),
         components=len(catalog.components),
     )
-    asyncio.run(run_service(enricher_spec(settings, CatalogIndex.build(catalog)), settings.metrics_port))
+    asyncio.run(
+        run_service(enricher_spec(settings, CatalogIndex.build(catalog)), settings.metrics_port)
+    )
 
 
 if __name__ == "__main__":

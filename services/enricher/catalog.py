@@ -46,9 +46,7 @@ def parse_catalog(text: str, source: str = "catalog") -> Catalog:
     try:
         return Catalog.model_validate(data)
     except ValidationError as error:
-        problems = [
-            f"  {_entry(data, tuple(e['loc']))}: {e['msg']}" for e in error.errors()
-        ]
+        problems = [f"  {_entry(data, tuple(e['loc']))}: {e['msg']}" for e in error.errors()]
         raise CatalogError(
             f"{source}: {len(problems)} problem(s) in the catalog:\n" + "\n".join(problems)
         ) from None

@@ -91,11 +91,9 @@ def enrich(event: TicketEvent, index: CatalogIndex) -> EnrichedTicket:
         business_hours=catalog.calendars.for_country(ticket.customer.country),
         redhat_target=redhat_target,
         redhat_basis=(
-            f"Red Hat {level.capitalize()}, severity {ticket.severity}: "
-            f"{redhat_target.describe()}"
+            f"Red Hat {level.capitalize()}, severity {ticket.severity}: {redhat_target.describe()}"
         ),
         components=[
             _match(c, index, ticket.product.version, ticket.severity) for c in ticket.components
         ],
     )
-

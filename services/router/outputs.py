@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from schemas.decision import (
-    Collaborator,
     CollaborationRequest,
     CollaborationRequested,
+    Collaborator,
     CustomerRef,
     Decision,
     DecisionComponent,
@@ -118,7 +118,11 @@ def route(enriched: EnrichedTicket, topics: Topics, submitter: SubmitterContact)
     customer = ticket.customer
     calendar = calendar_for(customer.country, customer.timezone, enriched.business_hours)
     start = clock_start(enriched)
-    vendor = verdict.component.catalog.vendor if verdict.component and verdict.component.catalog else None
+    vendor = (
+        verdict.component.catalog.vendor
+        if verdict.component and verdict.component.catalog
+        else None
+    )
 
     if verdict.owner == "vendor":
         assert vendor is not None  # partner-shipped components always have a vendor

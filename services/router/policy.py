@@ -263,7 +263,9 @@ def decide(ticket: EnrichedTicket) -> Verdict:
         if failure is None:
             removable = "unknown" if component.removable is None else str(component.removable)
             reason = matched_reason.format(
-                id=match.id, version=facts.version, vendor=match.vendor_id,
+                id=match.id,
+                version=facts.version,
+                vendor=match.vendor_id,
                 removable=removable.lower(),
             )
             if rule == "redhat-shipped" and facts.expertise:

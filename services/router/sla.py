@@ -127,4 +127,3 @@ def business_time_between(start: datetime, end: datetime, calendar: BusinessCale
                 total += overlap
         day += _ONE_DAY
     return total
-

@@ -27,7 +27,9 @@ def _describe(error: ValidationError) -> tuple[str, str]:
     if any(p["type"] == "json_invalid" for p in problems):
         return "invalid_json", f"not valid JSON: {problems[0]['msg']}"
     if any(p["loc"] == ("type",) for p in problems):
-        return "unsupported_type", "type: " + next(p["msg"] for p in problems if p["loc"] == ("type",))
+        return "unsupported_type", "type: " + next(
+            p["msg"] for p in problems if p["loc"] == ("type",)
+        )
     parts = [
         f"{'.'.join(str(x) for x in p['loc']) or 'event'}: {p['msg']}"
         for p in problems[:_MAX_PROBLEMS]

@@ -70,8 +70,12 @@ def _handler(readiness: Readiness) -> Callable[..., object]:
             else:
                 writer.write(route(path, readiness))
             await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
             pass
         finally:
             writer.close()

@@ -10,9 +10,7 @@ PREFIX = "ticketroute"
 MESSAGES_CONSUMED = Counter(
     f"{PREFIX}_messages_consumed", "Input messages consumed, by topic.", ["topic"]
 )
-TICKETS_ENRICHED = Counter(
-    f"{PREFIX}_tickets_enriched", "Tickets published by the enricher.", []
-)
+TICKETS_ENRICHED = Counter(f"{PREFIX}_tickets_enriched", "Tickets published by the enricher.", [])
 COMPONENTS_ENRICHED = Counter(
     f"{PREFIX}_components_enriched",
     "Ticket components looked up in the catalog, by certification status.",

@@ -29,9 +29,7 @@ class ServiceSettings(BaseSettings):
     # --- Kafka connection ---------------------------------------------------------------------
     kafka_bootstrap_servers: Annotated[str, Field(min_length=1)] = "localhost:9092"
     """Comma-separated host:port list of the Kafka cluster."""
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How to talk to the brokers; SASL_SSL for a production cluster."""
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     """SASL mechanism, required with SASL_PLAINTEXT and SASL_SSL."""
