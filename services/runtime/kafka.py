@@ -166,8 +166,8 @@ def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -
         await pipeline.handle(records)
 
 
-def build_service(spec: ServiceSpec, readiness: Readiness) -> KafkaBroker:
-    broker = build_broker(spec.settings)
+def wire(broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness) -> None:
+    """Put a service on a broker: its batch subscriber, publishing through the same broker."""
     pipeline = BatchPipeline(
         spec.processor,
         publisher(broker),
@@ -176,7 +176,6 @@ def build_service(spec: ServiceSpec, readiness: Readiness) -> KafkaBroker:
         spec.settings.retry_backoff_max_seconds,
     )
     subscribe(broker, spec, pipeline)
-    return broker
 
 
 async def _connect(broker: KafkaBroker, spec: ServiceSpec, stop: asyncio.Event) -> bool:
@@ -235,7 +234,8 @@ async def run_service(spec: ServiceSpec, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = build_service(spec, readiness)
+    broker = build_broker(s)
+    wire(broker, spec, readiness)
     log.info(
         "service_starting",
         service=spec.name,
