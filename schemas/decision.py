@@ -207,3 +207,19 @@ class SlaAssigned(_Model):
 
 class EnrichedTicketEvent(CloudEvent[EnrichedTicket]):
     """What the enricher publishes on `tickets.enriched`."""
+
+
+class RoutedTicketEvent(CloudEvent[RoutedTicket]):
+    """`queue.redhat`, type support.ticket.routed."""
+
+
+class PartnerRoutedTicketEvent(CloudEvent[PartnerRoutedTicket]):
+    """`queue.partner.<vendor_id>`, type support.ticket.routed."""
+
+
+class CollaborationRequestedEvent(CloudEvent[CollaborationRequested]):
+    """`collab.tsanet`, type support.collaboration.requested."""
+
+
+class SlaAssignedEvent(CloudEvent[SlaAssigned]):
+    """`sla.ownership`, type support.sla.assigned."""

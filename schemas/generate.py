@@ -1,0 +1,123 @@
+"""Generate the published contracts: one JSON Schema per event and an AsyncAPI 3 document of
+every channel. `make schemas` writes them; a test fails when the committed copies drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from schemas.decision import (
+    CollaborationRequestedEvent,
+    EnrichedTicketEvent,
+    PartnerRoutedTicketEvent,
+    RoutedTicketEvent,
+    SlaAssignedEvent,
+)
+from schemas.events import TicketEvent
+
+HERE = Path(__file__).resolve().parent
+
+# name, model, channel address, event type(s), who publishes, what it is
+CHANNELS: list[tuple[str, type[BaseModel], str, str, str, str]] = [
+    ("ticket-event", TicketEvent, "tickets.incoming",
+     "support.ticket.created | support.ticket.updated", "the ticketing system",
+     "Support tickets, created or updated."),
+    ("enriched-ticket-event", EnrichedTicketEvent, "tickets.enriched",
+     "support.ticket.enriched", "the enricher",
+     "Tickets with their catalog facts; internal between the services."),
+    ("routed-ticket-event", RoutedTicketEvent, "queue.redhat", "support.ticket.routed",
+     "the router", "Tickets Red Hat answers, with the decision."),
+    ("partner-routed-ticket-event", PartnerRoutedTicketEvent, "queue.partner.{vendor_id}",
+     "support.ticket.routed", "the router",
+     "Tickets a partner answers: without the customer's other vendors or Red Hat contract."),
+    ("collaboration-requested-event", CollaborationRequestedEvent, "collab.tsanet",
+     "support.collaboration.requested", "the router",
+     "TSANet collaboration requests, with the decision."),
+    ("sla-assigned-event", SlaAssignedEvent, "sla.ownership", "support.sla.assigned",
+     "the router", "Who owns each ticket's first response, and by when."),
+]
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    return {name: model.model_json_schema(mode="serialization" if name != "ticket-event"
+                                          else "validation")
+            for name, model, *_ in CHANNELS}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("-")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def asyncapi() -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for name, _model, address, types, publisher, description in CHANNELS:
+        key = _camel(name)
+        messages[key] = {
+            "name": key,
+            "title": types,
+            "contentType": "application/cloudevents+json",
+            "payload": {"$ref": f"./jsonschema/{name}.json"},
+            "bindings": {"kafka": {"key": {"type": "string", "description": "the ticket_id"}}},
+        }
+        channel: dict[str, Any] = {
+            "address": address,
+            "description": f"{description} Published by {publisher}.",
+            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+        }
+        if "{vendor_id}" in address:
+            channel["parameters"] = {
+                "vendor_id": {"description": "a catalog vendor id, ^[a-z0-9][a-z0-9-]{0,39}$"}
+            }
+        channels[key] = channel
+        action = "receive" if address == "tickets.incoming" else "send"
+        operations[f"{action}{key[0].upper()}{key[1:]}"] = {
+            "action": action,
+            "channel": {"$ref": f"#/channels/{key}"},
+        }
+    channels["deadletter"] = {
+        "address": "tickets.deadletter",
+        "description": (
+            "Input that could not be parsed or validated: the original bytes and key, with "
+            "headers error.type, error.message, source.topic, source.partition, source.offset."
+        ),
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "ticketroute",
+            "version": "1.0.0",
+            "description": "Routes Red Hat OpenStack Platform support tickets. Every message "
+            "is a CloudEvents 1.0 event in structured JSON mode, keyed by ticket_id.",
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def rendered() -> dict[Path, str]:
+    files = {
+        HERE / "jsonschema" / f"{name}.json": json.dumps(schema, indent=2) + "\n"
+        for name, schema in json_schemas().items()
+    }
+    files[HERE / "asyncapi.yaml"] = yaml.safe_dump(asyncapi(), sort_keys=False, width=100)
+    return files
+
+
+def main() -> None:
+    for path, text in rendered().items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(HERE.parent)}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The rule table (contract section 4) rule by rule, with its edges, through the pure core."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from schemas.events import TicketEvent
+from services.enricher.catalog import parse_catalog
+from services.enricher.enrich import CatalogIndex, enrich
+from services.router.policy import component_in_question, decide
+from tests.factories import (
+    CEPH,
+    INFINIBOX,
+    NETAPP,
+    NVIDIA,
+    OCEANSTOR,
+    OVN,
+    PURE,
+    UNKNOWN,
+    VNX,
+    component,
+    sample_index,
+    ticket_event,
+)
+
+
+def verdict(event: dict[str, Any], index: CatalogIndex | None = None):  # type: ignore[no-untyped-def]
+    parsed = TicketEvent.model_validate_json(json.dumps(event))
+    return decide(enrich(parsed, index or sample_index()))
+
+
+@pytest.mark.parametrize(
+    ("components", "extra", "rule", "actions"),
+    [
+        ([], {}, "no-component", ("triage",)),
+        ([component(OVN), component(CEPH)], {}, "no-component", ("triage",)),
+        ([component(UNKNOWN)], {}, "unknown-component", ("triage",)),
+        ([component(OVN)], {}, "redhat-component", ()),
+        ([component(VNX, True)], {}, "uncertified-replace", ("request_component_replacement",)),
+        (
+            [component(INFINIBOX, True, True)],
+            {},
+            "uncertified-replace",
+            ("request_component_replacement",),
+        ),
+        ([component(INFINIBOX, True, False)], {}, "uncertified-collaborate", ()),
+        (
+            [component(OCEANSTOR, True, False)],
+            {},
+            "uncertified-no-collaboration",
+            ("collaboration_unavailable",),
+        ),
+        ([component(PURE, True)], {}, "partner-shipped", ()),
+        (
+            [component(NETAPP, True)],
+            {"needs_vendor_expertise": True},
+            "redhat-shipped-collaborate",
+            (),
+        ),
+        (
+            [component(NVIDIA)],
+            {"needs_vendor_expertise": True},
+            "redhat-shipped-engineering",
+            ("engage_partner_engineering",),
+        ),
+        ([component(NETAPP, True)], {}, "redhat-shipped", ()),
+        ([component(NVIDIA)], {}, "redhat-shipped", ()),
+    ],
+)
+def test_every_rule(
+    components: list[Any], extra: dict[str, Any], rule: str, actions: tuple[str, ...]
+) -> None:
+    v = verdict(ticket_event(components=components, **extra))
+    assert v.rule == rule
+    assert v.actions == actions
+    assert [s.rule for s in v.trace][-1] == rule
+    assert [s.matched for s in v.trace] == [False] * (len(v.trace) - 1) + [True]
+
+
+def test_routes_and_owners() -> None:
+    assert (lambda v: (v.route, v.owner, v.vendor_id))(
+        verdict(ticket_event(components=[component(PURE, True)]))
+    ) == ("partner", "vendor", "pure-storage")
+    v = verdict(ticket_event(components=[component(INFINIBOX, True, False)]))
+    assert (v.route, v.owner, v.vendor_id) == ("tsanet", "redhat", "infinidat")
+    v = verdict(ticket_event(components=[component(OVN)]))
+    assert (v.route, v.owner, v.vendor_id) == ("redhat", "redhat", None)
+
+
+def test_uncertified_collaborate_needs_the_customers_agreement() -> None:
+    event = ticket_event(
+        customer={"vendor_agreements": ["netapp"]}, components=[component(INFINIBOX, True, False)]
+    )
+    v = verdict(event)
+    assert v.rule == "uncertified-no-collaboration"
+    assert "no support agreement with infinidat" in v.trace[-2].reason
+
+
+@pytest.mark.parametrize(
+    ("version", "certified"),
+    [("16.2", True), ("16.2.4", True), ("16.20", False), ("16", False), ("17.1", False)],
+)
+def test_version_prefix_by_dotted_parts(version: str, certified: bool) -> None:
+    # VNX is certified for "16.2" only.
+    v = verdict(
+        ticket_event(
+            product={"name": "RHOSP", "version": version}, components=[component(VNX, True)]
+        )
+    )
+    assert v.rule == ("partner-shipped" if certified else "uncertified-replace")
+
+
+def test_major_version_entry_covers_every_minor() -> None:
+    catalog = sample_index().catalog
+    vnx = next(c for c in catalog.components if c.id == "dell-vnx-cinder")
+    major = vnx.model_copy(update={"certified_for": ["17"]})
+    assert [major.certified(v) for v in ("17", "17.1", "17.10.3", "16.2", "170")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_first_suspected_wins_over_order_and_single() -> None:
+    event = ticket_event(
+        components=[component(OVN), component(PURE, True), component(NETAPP, True)]
+    )
+    v = verdict(event)
+    assert v.component is not None
+    assert v.component.ref == PURE
+    assert "marked suspected" in v.trace[0].reason
+
+
+def test_single_component_is_in_question_even_unsuspected() -> None:
+    v = verdict(ticket_event(components=[component(PURE)]))
+    assert v.rule == "partner-shipped"
+    assert "the only component listed" in v.trace[0].reason
+
+
+def test_refs_match_after_trimming_and_by_catalog_id() -> None:
+    assert verdict(ticket_event(components=[component(f"  {PURE}\t", True)])).rule == (
+        "partner-shipped"
+    )
+    assert verdict(ticket_event(components=[component("pure-flasharray-cinder")])).rule == (
+        "partner-shipped"
+    )
+    # Matching is exact: a different case is another ref.
+    assert verdict(ticket_event(components=[component(PURE.upper())])).rule == ("unknown-component")
+
+
+def test_component_in_question_helper() -> None:
+    assert component_in_question([]) is None
+
+
+CATALOG_WITHOUT_COLLABORATION = """
+version: "test-1"
+calendars: {default: {start: "09:00", end: "17:00"}}
+redhat:
+  sla:
+    premium: &t {1: {within: PT1H, clock: 24x7}, 2: {within: PT2H, clock: 24x7},
+                 3: {within: PT4H, clock: business}, 4: {within: PT8H, clock: business}}
+    standard: *t
+vendors:
+  - {id: lonely, name: Lonely Inc, tsanet_member: false, engineering_relationship: false, sla: *t}
+components:
+  - {id: lonely-driver, name: Lonely driver, vendor: lonely, kind: cinder-volume-driver,
+     shipped_by: redhat, certified_for: ["17.1"]}
+"""
+
+
+def test_redhat_shipped_with_expertise_but_no_way_to_collaborate() -> None:
+    index = CatalogIndex.build(parse_catalog(CATALOG_WITHOUT_COLLABORATION))
+    event = ticket_event(needs_vendor_expertise=True, components=[component("lonely-driver")])
+    v = verdict(event, index)
+    assert v.rule == "redhat-shipped"
+    assert v.actions == ("collaboration_unavailable",)
+    assert "neither a TSANet member nor an engineering partner" in v.trace[-1].reason
+    rules = [s.rule for s in v.trace]
+    assert rules[-3:] == [
+        "redhat-shipped-collaborate",
+        "redhat-shipped-engineering",
+        "redhat-shipped",
+    ]
+    assert "lonely is not a TSANet member" in v.trace[-3].reason
+    assert "no engineering relationship with lonely" in v.trace[-2].reason
