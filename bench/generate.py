@@ -217,9 +217,7 @@ class TicketGenerator:
             if not found:  # a rule without its own sample borrows any sample's text
                 self._templates[rule] = every
         self._candidates = {
-            rule: [
-                (c, v) for c in self._components for v in VERSIONS if _covers(c, v, rule)
-            ]
+            rule: [(c, v) for c in self._components for v in VERSIONS if _covers(c, v, rule)]
             for rule in RULES
         }
         missing = [r for r in RULES if r not in ("no-component", "unknown-component")]

@@ -78,9 +78,7 @@ async def preload(bootstrap: str, topic: str, events: Sequence[Event]) -> float:
     try:
         for i in range(0, len(events), 5000):
             chunk = events[i : i + 5000]
-            futures = [
-                await p.send(topic, e.value, key=e.key, headers=HEADERS) for e in chunk
-            ]
+            futures = [await p.send(topic, e.value, key=e.key, headers=HEADERS) for e in chunk]
             await asyncio.wait_for(asyncio.gather(*futures), 120)
     finally:
         await p.stop()

@@ -23,29 +23,64 @@ HERE = Path(__file__).resolve().parent
 
 # name, model, channel address, event type(s), who publishes, what it is
 CHANNELS: list[tuple[str, type[BaseModel], str, str, str, str]] = [
-    ("ticket-event", TicketEvent, "tickets.incoming",
-     "support.ticket.created | support.ticket.updated", "the ticketing system",
-     "Support tickets, created or updated."),
-    ("enriched-ticket-event", EnrichedTicketEvent, "tickets.enriched",
-     "support.ticket.enriched", "the enricher",
-     "Tickets with their catalog facts; internal between the services."),
-    ("routed-ticket-event", RoutedTicketEvent, "queue.redhat", "support.ticket.routed",
-     "the router", "Tickets Red Hat answers, with the decision."),
-    ("partner-routed-ticket-event", PartnerRoutedTicketEvent, "queue.partner.{vendor_id}",
-     "support.ticket.routed", "the router",
-     "Tickets a partner answers: without the customer's other vendors or Red Hat contract."),
-    ("collaboration-requested-event", CollaborationRequestedEvent, "collab.tsanet",
-     "support.collaboration.requested", "the router",
-     "TSANet collaboration requests, with the decision."),
-    ("sla-assigned-event", SlaAssignedEvent, "sla.ownership", "support.sla.assigned",
-     "the router", "Who owns each ticket's first response, and by when."),
+    (
+        "ticket-event",
+        TicketEvent,
+        "tickets.incoming",
+        "support.ticket.created | support.ticket.updated",
+        "the ticketing system",
+        "Support tickets, created or updated.",
+    ),
+    (
+        "enriched-ticket-event",
+        EnrichedTicketEvent,
+        "tickets.enriched",
+        "support.ticket.enriched",
+        "the enricher",
+        "Tickets with their catalog facts; internal between the services.",
+    ),
+    (
+        "routed-ticket-event",
+        RoutedTicketEvent,
+        "queue.redhat",
+        "support.ticket.routed",
+        "the router",
+        "Tickets Red Hat answers, with the decision.",
+    ),
+    (
+        "partner-routed-ticket-event",
+        PartnerRoutedTicketEvent,
+        "queue.partner.{vendor_id}",
+        "support.ticket.routed",
+        "the router",
+        "Tickets a partner answers: without the customer's other vendors or Red Hat contract.",
+    ),
+    (
+        "collaboration-requested-event",
+        CollaborationRequestedEvent,
+        "collab.tsanet",
+        "support.collaboration.requested",
+        "the router",
+        "TSANet collaboration requests, with the decision.",
+    ),
+    (
+        "sla-assigned-event",
+        SlaAssignedEvent,
+        "sla.ownership",
+        "support.sla.assigned",
+        "the router",
+        "Who owns each ticket's first response, and by when.",
+    ),
 ]
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    return {name: model.model_json_schema(mode="serialization" if name != "ticket-event"
-                                          else "validation")
-            for name, model, *_ in CHANNELS}
+    return {
+        name: model.model_json_schema(
+            mode="serialization" if name != "ticket-event" else "validation"
+        )
+        for name, model, *_ in CHANNELS
+    }
 
 
 def _camel(name: str) -> str:

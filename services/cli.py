@@ -26,16 +26,19 @@ def _events(raw: Any) -> list[dict[str, Any]]:
     events = []
     for item in items:
         if isinstance(item, dict) and "specversion" not in item and "ticket_id" in item:
-            item = {
-                "specversion": "1.0",
-                "id": f"explain-{item['ticket_id']}",
-                "source": "/ticketroute/explain",
-                "type": "support.ticket.created",
-                "time": item.get("opened_at"),
-                "subject": item["ticket_id"],
-                "data": item,
-            }
-        events.append(item)
+            events.append(
+                {
+                    "specversion": "1.0",
+                    "id": f"explain-{item['ticket_id']}",
+                    "source": "/ticketroute/explain",
+                    "type": "support.ticket.created",
+                    "time": item.get("opened_at"),
+                    "subject": item["ticket_id"],
+                    "data": item,
+                }
+            )
+        else:
+            events.append(item)
     return events
 
 
@@ -110,7 +113,9 @@ def explain(args: argparse.Namespace) -> int:
         return 2
     settings = RouterSettings()
     topics = Topics(
-        settings.topic_redhat, settings.topic_partner_prefix, settings.topic_tsanet,
+        settings.topic_redhat,
+        settings.topic_partner_prefix,
+        settings.topic_tsanet,
         settings.topic_sla,
     )
     submitter = SubmitterContact(
@@ -124,8 +129,10 @@ def explain(args: argparse.Namespace) -> int:
         try:
             event = _parse(item)
         except Rejected as rejected:
-            print(f"ticketroute: event {n} is invalid ({rejected.error_type}): {rejected.message}",
-                  file=sys.stderr)
+            print(
+                f"ticketroute: event {n} is invalid ({rejected.error_type}): {rejected.message}",
+                file=sys.stderr,
+            )
             status = 2
             continue
         enriched = enrich(event, index)
@@ -136,8 +143,11 @@ def explain(args: argparse.Namespace) -> int:
                     "enriched": enriched.model_dump(mode="json"),
                     "decision": routing.decision.model_dump(mode="json"),
                     "sla": routing.sla.model_dump(mode="json"),
-                    "message": {"topic": routing.topic, "type": routing.event_type,
-                                "data": routing.payload.model_dump(mode="json")},
+                    "message": {
+                        "topic": routing.topic,
+                        "type": routing.event_type,
+                        "data": routing.payload.model_dump(mode="json"),
+                    },
                 }
             )
         else:

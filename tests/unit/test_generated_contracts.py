@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from schemas.generate import rendered
+import yaml
+
+from schemas.generate import HERE, rendered
 
 
 def test_committed_contracts_match_the_models() -> None:
@@ -15,10 +17,6 @@ def test_committed_contracts_match_the_models() -> None:
 
 
 def test_asyncapi_lists_every_contract_topic() -> None:
-    import yaml
-
-    from schemas.generate import HERE
-
     doc = yaml.safe_load((HERE / "asyncapi.yaml").read_text())
     addresses = {c["address"] for c in doc["channels"].values()}
     assert addresses == {

@@ -81,9 +81,8 @@ def test_every_rule(
 
 
 def test_routes_and_owners() -> None:
-    assert (lambda v: (v.route, v.owner, v.vendor_id))(
-        verdict(ticket_event(components=[component(PURE, True)]))
-    ) == ("partner", "vendor", "pure-storage")
+    v = verdict(ticket_event(components=[component(PURE, True)]))
+    assert (v.route, v.owner, v.vendor_id) == ("partner", "vendor", "pure-storage")
     v = verdict(ticket_event(components=[component(INFINIBOX, True, False)]))
     assert (v.route, v.owner, v.vendor_id) == ("tsanet", "redhat", "infinidat")
     v = verdict(ticket_event(components=[component(OVN)]))
