@@ -27,6 +27,7 @@ from schemas.decision import (
     SubmitterContact,
 )
 from schemas.events import COLLABORATION_REQUESTED, TICKET_CREATED, TICKET_ROUTED
+from schemas.ids import uuid5
 from schemas.ticket import PartnerCustomer, PartnerTicket, Ticket
 from services.router.policy import Verdict, decide
 from services.router.sla import calendar_for, due_at
@@ -57,7 +58,7 @@ class Routing:
 
 def decision_id(ticket_id: str, revision: int, catalog_version: str) -> str:
     """The same ticket revision and catalog version always give the same id."""
-    return str(uuid.uuid5(DECISION_NAMESPACE, f"{ticket_id}\n{revision}\n{catalog_version}"))
+    return uuid5(DECISION_NAMESPACE, f"{ticket_id}\n{revision}\n{catalog_version}")
 
 
 def clock_start(enriched: EnrichedTicket) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -55,8 +55,10 @@ class BusinessCalendar:
         return open_.astimezone(UTC), close.astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def calendar_for(country: str, timezone: str, hours: BusinessHours) -> BusinessCalendar:
-    """One calendar per ticket is cheap: zones and holiday tables are cached."""
+    """Cached: ZoneInfo keeps only a few zones strongly, and reloading one from disk per ticket
+    was the router's largest cost."""
     _public_holidays(country)
     return BusinessCalendar(timezone=ZoneInfo(timezone), hours=hours, country=country)
 

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from schemas.events import CONTENT_TYPE
+from schemas.ids import uuid5
 from services.runtime.pipeline import Outgoing, Rejected
 
 HEADERS = {"content-type": CONTENT_TYPE}
@@ -48,7 +49,7 @@ def parse(model: type[ModelT], raw: bytes | None) -> ModelT:
 
 
 def derived_id(*parts: str) -> str:
-    return str(uuid.uuid5(EVENT_NAMESPACE, "\n".join(parts)))
+    return uuid5(EVENT_NAMESPACE, "\n".join(parts))
 
 
 def encode(
