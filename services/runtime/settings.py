@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "samples" / "catalog.yaml"
@@ -23,7 +23,12 @@ class ServiceSettings(BaseSettings):
     """What both services read: Kafka connection, topic names, batching, metrics, logging."""
 
     model_config = SettingsConfigDict(
-        extra="ignore", use_attribute_docstrings=True, frozen=True, case_sensitive=False
+        extra="ignore",
+        use_attribute_docstrings=True,
+        frozen=True,
+        case_sensitive=False,
+        # KAFKA_SSL_CAFILE="" means unset (as a chart renders an empty value), not the cwd.
+        env_ignore_empty=True,
     )
 
     # --- Kafka connection ---------------------------------------------------------------------
@@ -89,6 +94,11 @@ class ServiceSettings(BaseSettings):
     """Level of the JSON logs on standard output."""
     log_format: Literal["json", "console"] = "json"
     """json for log collectors, console for people."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _security_complete(self) -> ServiceSettings:
