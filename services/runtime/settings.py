@@ -141,7 +141,7 @@ class RouterSettings(ServiceSettings):
     """CloudEvents `source` of the events it publishes."""
     duplicate_window: Annotated[int, Field(ge=100_000, le=10_000_000)] = 100_000
     """How many recent event ids each router instance remembers to drop duplicates."""
-    revision_memory: Annotated[int, Field(ge=10_000, le=10_000_000)] = 200_000
+    revision_memory: Annotated[int, Field(ge=10_000, le=10_000_000)] = 100_000
     """How many tickets' latest routed revision each instance remembers to drop stale ones."""
     tsanet_submitter_name: str = "Red Hat Global Support"
     """Contact named on TSANet collaboration requests."""

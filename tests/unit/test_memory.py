@@ -27,13 +27,23 @@ def test_rollback_forgets_the_failed_batch() -> None:
     assert len(m) == 0
 
 
-def test_bounded_oldest_forgotten_first() -> None:
+def test_bounded_at_least_the_last_window_remembered() -> None:
     m = RoutingMemory(duplicate_window=3, revision_memory=2)
-    for i in range(5):
+    for i in range(7):
         m.remember(f"e{i}", f"T{i}", 2)
-    m.commit()
-    assert len(m) == 3
-    assert m.judge("e0", "X", 1) == "new"  # evicted
-    assert m.judge("e4", "X", 1) == "duplicate"
-    assert m.judge("x", "T0", 1) == "new"  # T0's revision evicted
-    assert m.judge("x", "T4", 1) == "stale"
+        m.commit()
+    # e4..e6 are the last three: always remembered; e0..e2 forgotten, the window is bounded.
+    assert [m.judge(f"e{i}", "X", 1) for i in range(7)] == ["new"] * 3 + ["duplicate"] * 4
+    assert len(m) <= 6
+    assert m.judge("x", "T6", 1) == "stale"
+    assert m.judge("x", "T5", 1) == "stale"
+    assert m.judge("x", "T0", 1) == "new"  # forgotten
+
+
+def test_memory_stays_bounded_under_a_long_stream() -> None:
+    m = RoutingMemory(duplicate_window=1000, revision_memory=500)
+    for i in range(10_000):
+        m.remember(f"event-{i}", f"ticket-{i % 3000}", i)
+        m.commit()
+    assert len(m) <= 2000
+    assert all(m.judge(f"event-{i}", "x", 1) == "duplicate" for i in range(9_000, 10_000))
