@@ -78,6 +78,8 @@ class ServiceSettings(BaseSettings):
     """Most records handled, published and committed as one batch."""
     batch_timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 100
     """Longest wait for a batch when no records are buffered."""
+    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
+    """Longest the broker holds a fetch open waiting for data: bounds the idle latency."""
     session_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 10_000
     """Consumer group session timeout: how soon a dead instance's partitions move."""
     heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000
