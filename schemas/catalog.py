@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import time, timedelta
+from functools import lru_cache
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -31,6 +32,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@lru_cache(maxsize=256)
+def _parse_duration(value: str) -> tuple[int, timedelta]:
+    # Cached: the router parses the same few targets on every enriched ticket.
+    match = _DURATION.match(value)
+    if not match or value in {"P", "PT"} or value.endswith("T"):
+        raise ValueError(f"{value!r} is not an ISO 8601 duration such as PT4H or P1D")
+    parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+    return parts["d"], timedelta(hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+
+
 class Duration(_Model):
     """An ISO 8601 duration that keeps whole days apart from hours.
 
@@ -46,14 +57,8 @@ class Duration(_Model):
     def _parse(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
-        match = _DURATION.match(value)
-        if not match or value in {"P", "PT"} or value.endswith("T"):
-            raise ValueError(f"{value!r} is not an ISO 8601 duration such as PT4H or P1D")
-        parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
-        return {
-            "days": parts["d"],
-            "time": timedelta(hours=parts["h"], minutes=parts["m"], seconds=parts["s"]),
-        }
+        days, clock_time = _parse_duration(value)
+        return {"days": days, "time": clock_time}
 
     @model_validator(mode="after")
     def _positive(self) -> Self:
