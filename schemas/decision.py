@@ -4,13 +4,13 @@ ticket, the TSANet collaboration request and the SLA assignment (contract sectio
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.catalog import BusinessHours, Clock, ShippedBy, SlaTarget
+from schemas.catalog import VENDOR_ID_PATTERN, BusinessHours, Clock, ShippedBy, SlaTarget
 from schemas.events import CloudEvent, TicketEventType
-from schemas.ticket import PartnerTicket, Ticket
+from schemas.ticket import PartnerTicket, Ticket, Timestamp
 
 Route = Literal["redhat", "partner", "tsanet"]
 Certification = Literal["certified", "uncertified", "unknown"]
@@ -43,17 +43,21 @@ class _Model(BaseModel):
 # --- the enriched ticket (tickets.enriched), everything the router needs -------------------
 
 
+# Vendor ids become topic names: the router takes none that the catalog could not hold.
+VendorId = Annotated[str, Field(pattern=VENDOR_ID_PATTERN)]
+
+
 class SourceEvent(_Model):
     """The input event an enriched ticket came from; its id is the duplicate key."""
 
     id: str
     type: TicketEventType
-    time: AwareDatetime
+    time: Timestamp
     source: str
 
 
 class VendorFacts(_Model):
-    id: str
+    id: VendorId
     name: str
     tsanet_member: bool
     tsanet_company_id: str | None
@@ -66,7 +70,7 @@ class CatalogMatch(_Model):
     id: str
     name: str
     kind: str
-    vendor_id: str
+    vendor_id: VendorId
     shipped_by: ShippedBy
     certified: bool
     """Certified for the ticket's product version."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.ticket import Ticket
+from schemas.ticket import Ticket, Timestamp
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -31,7 +31,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
     id: Annotated[str, Field(min_length=1, max_length=200)]
     source: Annotated[str, Field(min_length=1, max_length=500)]
     type: str
-    time: AwareDatetime
+    time: Timestamp
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: DataT

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 ISO_COUNTRIES = frozenset(
@@ -266,15 +266,25 @@ ISO_COUNTRIES = frozenset(
 )
 
 TICKET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-VERSION_PATTERN = r"^\d+(\.\d+)*$"
+# ASCII digits only: `\d` would also take Arabic-Indic digits, which no version compares to.
+VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 # Control characters other than tab/newline have no business in a ticket; refusing them keeps
 # them out of logs and partner payloads.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# Names the zone database carries that are not places: their offsets depend on the host.
+_NOT_PLACES = frozenset({"Factory", "localtime", "posixrules"})
+
+
 @cache
 def _known_timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    # The `tzdata` package is a dependency, so this is the same set on every host.
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in _NOT_PLACES and not name.startswith(("posix/", "right/"))
+    )
 
 
 def _check_country(code: str) -> str:
@@ -299,7 +309,25 @@ Country = Annotated[str, AfterValidator(_check_country)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Text = Annotated[str, AfterValidator(_no_control_characters)]
 # An RFC 3339 timestamp: an offset is required, and years outside 1970-9999 are absurd here.
-Timestamp = Annotated[AwareDatetime, Field(ge=datetime.fromisoformat("1970-01-01T00:00:00+00:00"))]
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+LATEST = datetime.fromisoformat("2200-01-01T00:00:00+00:00")
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic would also read "1795000000" or a number as a time; the contract says RFC 3339.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(f"{str(value)[:40]!r} is not an RFC 3339 timestamp with an offset")
+    return value
+
+
+# An RFC 3339 timestamp with its offset, between 1970 and 2200: anything else is a mistake.
+# Lax after the shape check: the checked string is parsed like JSON input would be.
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339), Field(ge=EARLIEST, lt=LATEST, strict=False)
+]
 SupportLevel = Literal["standard", "premium"]
 
 
@@ -336,7 +364,7 @@ class TicketComponent(_Model):
 
 class Ticket(_Model):
     ticket_id: Annotated[str, Field(pattern=TICKET_ID_PATTERN)]
-    revision: Annotated[int, Field(ge=1)]
+    revision: Annotated[int, Field(ge=1, le=2**63 - 1)]  # a Java long, as every consumer can read
     opened_at: Timestamp
     severity: Annotated[int, Field(ge=1, le=4)]
     summary: Annotated[Text, Field(min_length=1, max_length=500)]

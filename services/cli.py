@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.decision import EnrichedTicket, SubmitterContact
 from schemas.events import TicketEvent
+from services import deadletter
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex, certification, enrich
 from services.router.outputs import Routing, Topics, route
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", type=Path, default=SAMPLE_CATALOG, help="catalog YAML/JSON")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=explain)
+    deadletter.register(commands)
     return parser
 
 

@@ -35,9 +35,8 @@ def main() -> None:
         vendors=len(catalog.vendors),
         components=len(catalog.components),
     )
-    asyncio.run(
-        run_service(enricher_spec(settings, CatalogIndex.build(catalog)), settings.metrics_port)
-    )
+    spec = enricher_spec(settings, CatalogIndex.build(catalog))
+    raise SystemExit(asyncio.run(run_service(spec, settings.metrics_port)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from services.runtime.settings import RouterSettings, load_settings
 def main() -> None:
     settings = load_settings(RouterSettings)
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run_service(router_spec(settings), settings.metrics_port))
+    raise SystemExit(asyncio.run(run_service(router_spec(settings), settings.metrics_port)))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,6 @@ class RouterProcessor:
             )
             return []
         routing = route(enriched, self._topics, self._submitter)
-        self.memory.remember(event_id, ticket.ticket_id, ticket.revision)
         decision = routing.decision
         vendor = decision.owner.vendor_id if decision.route == "partner" else None
         self._routed[(decision.route, decision.rule, vendor)] += 1
@@ -76,7 +75,7 @@ class RouterProcessor:
         )
         now = self._clock()
         common = {"source": self._source, "time": now, "subject": ticket.ticket_id}
-        return [
+        outputs = [
             events.encode(
                 topic=routing.topic,
                 event_id=events.derived_id(event_id, routing.event_type),
@@ -92,6 +91,9 @@ class RouterProcessor:
                 **common,
             ),
         ]
+        # Last: a record that fails above is dead-lettered and must not count as routed.
+        self.memory.remember(event_id, ticket.ticket_id, ticket.revision)
+        return outputs
 
     def batch_done(self) -> None:
         self.memory.commit()

@@ -72,6 +72,7 @@ def build_broker(settings: ServiceSettings) -> KafkaBroker:
         client_id=settings.kafka_client_id,
         # acks=all: an output counts as delivered only once the in-sync replicas have it.
         acks="all",
+        max_request_size=settings.kafka_max_request_size,
         linger_ms=2,
         max_batch_size=256 * 1024,
         graceful_timeout=settings.shutdown_grace_seconds,
@@ -96,7 +97,9 @@ def _text_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
     return dataclasses.replace(record, headers=headers)
 
 
-def _is_text(raw: bytes) -> bool:
+def _is_text(raw: bytes | None) -> bool:
+    if raw is None:  # Kafka allows a header without a value
+        return False
     try:
         raw.decode()
     except UnicodeDecodeError:
@@ -110,7 +113,8 @@ async def _tolerant_parser(raw: Any, original: Any) -> KafkaMessage:
     # pipeline (and, if its body is bad too, the dead-letter topic).
     try:
         message: KafkaMessage = await original(raw)
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, AttributeError):
+        log.warning("headers_not_text_dropped")
         records = raw if isinstance(raw, tuple) else (raw,)
         message = await original(tuple(_text_headers(r) for r in records))
     return message
@@ -174,7 +178,9 @@ def wire(broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness) -> None:
         publisher(broker),
         spec.settings.topic_deadletter,
         readiness,
-        spec.settings.retry_backoff_max_seconds,
+        retry_backoff_max_seconds=spec.settings.retry_backoff_max_seconds,
+        # Room for the key, the headers and the record batch around a dead letter's value.
+        max_deadletter_bytes=spec.settings.kafka_max_request_size - 65_536,
     )
     subscribe(broker, spec, pipeline)
 
@@ -226,8 +232,11 @@ async def _probe(broker: KafkaBroker, readiness: Readiness, stop: asyncio.Event)
             await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_SECONDS)
 
 
-async def run_service(spec: ServiceSpec, port: int) -> None:
-    """Serve until SIGTERM or SIGINT, then finish the batch in hand, commit and stop."""
+async def run_service(spec: ServiceSpec, port: int) -> int:
+    """Serve until SIGTERM or SIGINT, then finish the batch in hand, commit and stop.
+
+    Returns the exit code: 1 when the batch in hand could not finish within the grace period
+    (it is delivered again on the next start), else 0."""
     s = spec.settings
     readiness = Readiness()
     server = await start_health_server(s.metrics_host, port, readiness)
@@ -253,13 +262,16 @@ async def run_service(spec: ServiceSpec, port: int) -> None:
         await stop.wait()
     readiness.fail("stopping")
     log.info("service_stopping", service=spec.name, grace_s=s.shutdown_grace_seconds)
+    status = 0
     try:
         await asyncio.wait_for(broker.stop(), s.shutdown_grace_seconds)
     except TimeoutError:
+        status = 1
         log.error(  # noqa: TRY400 - the timeout is the news, not its traceback
             "shutdown_grace_exceeded", grace_s=s.shutdown_grace_seconds
         )
     if probe:
         probe.cancel()
     server.close()
-    log.info("service_stopped", service=spec.name)
+    log.info("service_stopped", service=spec.name, exit_code=status)
+    return status

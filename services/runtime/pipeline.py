@@ -74,12 +74,26 @@ class Processor(Protocol):
 
 
 # Reserved dead-letter headers; an input header of the same name is not copied over them.
-_DLQ_HEADERS = ("error.type", "error.message", "source.topic", "source.partition", "source.offset")
+_DLQ_HEADERS = (
+    "error.type",
+    "error.message",
+    "error.value_truncated",
+    "error.value_size",
+    "source.topic",
+    "source.partition",
+    "source.offset",
+)
 _MAX_ERROR_MESSAGE = 1000
 
 
-def dead_letter(record: Record, error_type: str, message: str, topic: str) -> Outgoing:
-    """The original bytes and key unchanged, the reason in headers."""
+def dead_letter(
+    record: Record, error_type: str, message: str, topic: str, max_value_bytes: int = 1 << 20
+) -> Outgoing:
+    """The original bytes and key unchanged, the reason in headers.
+
+    One exception: a value too large to publish again is cut to `max_value_bytes` and says so
+    in `error.value_truncated` and `error.value_size`; otherwise it would block its partition.
+    """
     headers: dict[str, str] = {}
     for name, raw in record.headers:
         if name in _DLQ_HEADERS:
@@ -97,7 +111,12 @@ def dead_letter(record: Record, error_type: str, message: str, topic: str) -> Ou
             "source.offset": str(record.offset),
         }
     )
-    return Outgoing(topic, record.key or b"", record.value or b"", headers)
+    value = record.value or b""
+    if len(value) > max_value_bytes:
+        headers["error.value_truncated"] = "true"
+        headers["error.value_size"] = str(len(value))
+        value = value[:max_value_bytes]
+    return Outgoing(topic, record.key or b"", value, headers)
 
 
 Publish = Callable[[Outgoing], Awaitable["asyncio.Future[Any] | None"]]
@@ -112,13 +131,16 @@ class BatchPipeline:
         publish: Publish,
         deadletter_topic: str,
         readiness: Readiness,
+        *,
         retry_backoff_max_seconds: float = 30.0,
+        max_deadletter_bytes: int = 1 << 20,
     ) -> None:
         self._processor = processor
         self._publish = publish
         self._deadletter_topic = deadletter_topic
         self._readiness = readiness
         self._backoff_max = retry_backoff_max_seconds
+        self._max_deadletter_bytes = max_deadletter_bytes
         self._failures = 0
 
     def _outputs(self, record: Record) -> Sequence[Outgoing]:
@@ -139,7 +161,9 @@ class BatchPipeline:
             partition=record.partition,
             offset=record.offset,
         )
-        return [dead_letter(record, reason, message, self._deadletter_topic)]
+        return [
+            dead_letter(record, reason, message, self._deadletter_topic, self._max_deadletter_bytes)
+        ]
 
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:

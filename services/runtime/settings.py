@@ -7,11 +7,12 @@ message naming the variable.
 
 from __future__ import annotations
 
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "samples" / "catalog.yaml"
@@ -42,12 +43,15 @@ class ServiceSettings(BaseSettings):
     """SASL user name (the service's principal)."""
     kafka_sasl_password: SecretStr | None = None
     """SASL password; never logged nor exported."""
-    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_cafile: FilePath | None = None
     """PEM file of the CA that signed the brokers' certificates (default: the system CAs)."""
-    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_certfile: FilePath | None = None
     """PEM client certificate, for mutual TLS."""
-    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_keyfile: FilePath | None = None
     """PEM private key of the client certificate."""
+    kafka_max_request_size: Annotated[int, Field(ge=65_536, le=100 * 1024 * 1024)] = 1_048_576
+    """Largest message the services publish, in bytes; match the cluster's message.max.bytes.
+    A dead letter larger than this (less 64 KiB for key and headers) is truncated."""
     kafka_client_id: str = "ticketroute"
     """Client id the brokers see in their logs and quotas."""
 
@@ -112,8 +116,14 @@ class ServiceSettings(BaseSettings):
                 "KAFKA_SECURITY_PROTOCOL=SASL_* needs KAFKA_SASL_MECHANISM, "
                 "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
             )
+        if not sasl and (self.kafka_sasl_mechanism or self.kafka_sasl_username):
+            raise ValueError(
+                "KAFKA_SASL_* is set but KAFKA_SECURITY_PROTOCOL is "
+                f"{self.kafka_security_protocol}: use SASL_SSL (or unset KAFKA_SASL_*)"
+            )
         if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
             raise ValueError("set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE together")
+        _check_tls_files(self)
         if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("HEARTBEAT_INTERVAL_MS must be at most SESSION_TIMEOUT_MS / 3")
         return self
@@ -151,6 +161,25 @@ class RouterSettings(ServiceSettings):
     """E-mail of that contact."""
     tsanet_submitter_phone: str | None = None
     """Phone of that contact, if any."""
+
+
+def _check_tls_files(settings: ServiceSettings) -> None:
+    """Load the TLS files now, so a bad one stops the start with its variable's name."""
+    try:
+        context = ssl.create_default_context()
+        if settings.kafka_ssl_cafile:
+            context.load_verify_locations(cafile=str(settings.kafka_ssl_cafile))
+    except (ssl.SSLError, OSError) as error:
+        raise ValueError(f"KAFKA_SSL_CAFILE is not a PEM CA certificate: {error}") from None
+    if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
+        try:
+            context.load_cert_chain(
+                str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile)
+            )
+        except (ssl.SSLError, OSError) as error:
+            raise ValueError(
+                f"KAFKA_SSL_CERTFILE / KAFKA_SSL_KEYFILE are not a matching PEM pair: {error}"
+            ) from None
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
