@@ -179,8 +179,7 @@ def wire(broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness) -> None:
         spec.settings.topic_deadletter,
         readiness,
         retry_backoff_max_seconds=spec.settings.retry_backoff_max_seconds,
-        # Room for the key, the headers and the record batch around a dead letter's value.
-        max_deadletter_bytes=spec.settings.kafka_max_request_size - 65_536,
+        max_request_size=spec.settings.kafka_max_request_size,
     )
     subscribe(broker, spec, pipeline)
 

@@ -86,13 +86,18 @@ _DLQ_HEADERS = (
 _MAX_ERROR_MESSAGE = 1000
 
 
+# Room for the record batch around one record (Kafka's batch and record headers).
+_RECORD_OVERHEAD = 1024
+
+
 def dead_letter(
-    record: Record, error_type: str, message: str, topic: str, max_value_bytes: int = 1 << 20
+    record: Record, error_type: str, message: str, topic: str, max_request_size: int = 1 << 20
 ) -> Outgoing:
     """The original bytes and key unchanged, the reason in headers.
 
-    One exception: a value too large to publish again is cut to `max_value_bytes` and says so
-    in `error.value_truncated` and `error.value_size`; otherwise it would block its partition.
+    One exception: a value too large to publish again within `max_request_size`, with the key
+    and headers around it, is cut to fit and says so in `error.value_truncated` and
+    `error.value_size`; otherwise it would block its partition.
     """
     headers: dict[str, str] = {}
     for name, raw in record.headers:
@@ -111,12 +116,14 @@ def dead_letter(
             "source.offset": str(record.offset),
         }
     )
-    value = record.value or b""
-    if len(value) > max_value_bytes:
+    key, value = record.key or b"", record.value or b""
+    room = max_request_size - _RECORD_OVERHEAD - len(key) - 100  # 100: the two headers below
+    room -= sum(len(k) + len(v.encode()) for k, v in headers.items())
+    if len(value) > room:
         headers["error.value_truncated"] = "true"
         headers["error.value_size"] = str(len(value))
-        value = value[:max_value_bytes]
-    return Outgoing(topic, record.key or b"", value, headers)
+        value = value[: max(room, 0)]
+    return Outgoing(topic, key, value, headers)
 
 
 Publish = Callable[[Outgoing], Awaitable["asyncio.Future[Any] | None"]]
@@ -133,14 +140,14 @@ class BatchPipeline:
         readiness: Readiness,
         *,
         retry_backoff_max_seconds: float = 30.0,
-        max_deadletter_bytes: int = 1 << 20,
+        max_request_size: int = 1 << 20,
     ) -> None:
         self._processor = processor
         self._publish = publish
         self._deadletter_topic = deadletter_topic
         self._readiness = readiness
         self._backoff_max = retry_backoff_max_seconds
-        self._max_deadletter_bytes = max_deadletter_bytes
+        self._max_request_size = max_request_size
         self._failures = 0
 
     def _outputs(self, record: Record) -> Sequence[Outgoing]:
@@ -162,7 +169,7 @@ class BatchPipeline:
             offset=record.offset,
         )
         return [
-            dead_letter(record, reason, message, self._deadletter_topic, self._max_deadletter_bytes)
+            dead_letter(record, reason, message, self._deadletter_topic, self._max_request_size)
         ]
 
     async def handle(self, records: Sequence[Record]) -> None:

@@ -51,7 +51,7 @@ class ServiceSettings(BaseSettings):
     """PEM private key of the client certificate."""
     kafka_max_request_size: Annotated[int, Field(ge=65_536, le=100 * 1024 * 1024)] = 1_048_576
     """Largest message the services publish, in bytes; match the cluster's message.max.bytes.
-    A dead letter larger than this (less 64 KiB for key and headers) is truncated."""
+    A dead letter that would not fit is truncated (and says so in its headers)."""
     kafka_client_id: str = "ticketroute"
     """Client id the brokers see in their logs and quotas."""
 

@@ -113,3 +113,17 @@ async def test_unacknowledged_batch_raises_and_is_not_remembered() -> None:
     await pipeline.handle([Record(enriched.value)])
     assert broker.sent == []
     assert json.loads(enriched.value)["type"] == "support.ticket.enriched"
+
+
+def test_dead_letter_too_large_to_publish_is_cut_to_fit() -> None:
+    big = Record(b"x" * 2_000_000, key=b"T-9")
+    out = dead_letter(big, "invalid_event", "too long", "dlq", max_request_size=1_048_576)
+    assert out.headers["error.value_truncated"] == "true"
+    assert out.headers["error.value_size"] == "2000000"
+    size = len(out.key) + len(out.value) + sum(len(k) + len(v) for k, v in out.headers.items())
+    assert 1_040_000 < size < 1_048_576
+    assert out.value == big.value[: len(out.value)]
+    fits = Record(b"y" * 1_000_000)
+    kept = dead_letter(fits, "invalid_event", "too long", "dlq", max_request_size=1_048_576)
+    assert kept.value == fits.value
+    assert "error.value_truncated" not in kept.headers
