@@ -198,6 +198,8 @@ services' own defaults (None) apply: an empty string would not validate.
 {{- end }}
 - name: KAFKA_CLIENT_ID
   value: {{ $v.kafka.clientId | quote }}
+- name: KAFKA_MAX_REQUEST_SIZE
+  value: {{ $v.kafka.maxRequestSize | int64 | quote }}
 - name: TOPIC_INCOMING
   value: {{ $v.topics.incoming | quote }}
 - name: TOPIC_ENRICHED
