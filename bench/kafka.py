@@ -40,12 +40,12 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
 
 
 async def wait_for_metadata(
-    bootstrap: str, topics: Sequence[str], partitions: int, timeout: float = 30
+    bootstrap: str, topics: Sequence[str], partitions: int, within: float = 30
 ) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             await consumer._client.force_metadata_update()
             known = {t: consumer.partitions_for_topic(t) or set() for t in topics}

@@ -70,7 +70,7 @@ def spawn(
 ) -> Child:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own modules and tools
+        process = subprocess.Popen(  # our own modules and tools
             list(argv),
             env={**os.environ, **(env or {})},
             cwd=ROOT,
@@ -90,7 +90,7 @@ def python_module(
     return spawn(name, [sys.executable, "-m", module, *args], log, env, port)
 
 
-async def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+async def http_get(port: int, path: str, within: float = 2.0) -> tuple[int, bytes]:
     """A minimal HTTP/1.1 GET on 127.0.0.1 (the services' ops server closes after replying)."""
 
     async def get() -> tuple[int, bytes]:
@@ -106,13 +106,13 @@ async def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, byt
         head, _, body = raw.partition(b"\r\n\r\n")
         return int(head.split(b" ", 2)[1]), body
 
-    return await asyncio.wait_for(get(), timeout)
+    return await asyncio.wait_for(get(), within)
 
 
-async def wait_ready(child: Child, timeout: float = 90.0) -> None:
+async def wait_ready(child: Child, within: float = 90.0) -> None:
     """Poll /readyz until 200; fail early if the process died."""
     assert child.port is not None
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if not child.alive():
             raise RuntimeError(f"{child.name} exited ({child.process.returncode}):\n{child.tail()}")
@@ -121,7 +121,7 @@ async def wait_ready(child: Child, timeout: float = 90.0) -> None:
             if status == 200:
                 return
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"{child.name} not ready after {timeout}s:\n{child.tail()}")
+    raise TimeoutError(f"{child.name} not ready after {within}s:\n{child.tail()}")
 
 
 async def metric(child: Child, name: str) -> float | None:
@@ -140,25 +140,28 @@ async def metric(child: Child, name: str) -> float | None:
     return total
 
 
-async def stop(child: Child, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-    """Signal, wait up to `timeout` (without blocking the event loop), then kill."""
+def _wait(process: subprocess.Popen[bytes], seconds: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=seconds)
+
+
+async def stop(child: Child, sig: int = signal.SIGTERM, within: float = 30.0) -> None:
+    """Signal, wait up to `within` seconds (in a thread, the loop keeps running), then kill."""
     process = child.process
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(sig)
-        deadline = time.monotonic() + timeout
-        while process.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(_wait, process, within)
         if process.poll() is None:
             process.kill()
-            process.wait(timeout=10)
+            _wait(process, 10)
     with contextlib.suppress(ValueError):
         _CHILDREN.remove(process)
 
 
 def stop_all(timeout: float = 20.0) -> None:
     """Synchronous last resort: SIGTERM every child still running, then SIGKILL."""
-    for process in list(_CHILDREN):
+    for process in _CHILDREN:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
