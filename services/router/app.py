@@ -74,21 +74,24 @@ class RouterProcessor:
             response_due_at=decision.response_due_at.isoformat(),
         )
         now = self._clock()
-        common = {"source": self._source, "time": now, "subject": ticket.ticket_id}
         outputs = [
             events.encode(
                 topic=routing.topic,
                 event_id=events.derived_id(event_id, routing.event_type),
                 event_type=routing.event_type,
                 data=routing.payload,
-                **common,
+                source=self._source,
+                time=now,
+                subject=ticket.ticket_id,
             ),
             events.encode(
                 topic=self._topics.sla,
                 event_id=events.derived_id(event_id, SLA_ASSIGNED),
                 event_type=SLA_ASSIGNED,
                 data=routing.sla,
-                **common,
+                source=self._source,
+                time=now,
+                subject=ticket.ticket_id,
             ),
         ]
         # Last: a record that fails above is dead-lettered and must not count as routed.

@@ -25,7 +25,7 @@ from faststream.security import (
 )
 
 from services.runtime.health import Readiness, start_health_server
-from services.runtime.pipeline import BatchPipeline, Outgoing, Processor
+from services.runtime.pipeline import BatchPipeline, Outgoing, Processor, Publish
 from services.runtime.settings import ServiceSettings
 
 log = structlog.get_logger()
@@ -124,7 +124,7 @@ async def _records_decoder(message: KafkaMessage, _original: Any) -> Any:
     return message.raw_message
 
 
-def publisher(broker: KafkaBroker) -> Any:
+def publisher(broker: KafkaBroker) -> Publish:
     """Publish without waiting for the broker; the pipeline awaits all futures at once."""
 
     async def publish(out: Outgoing) -> Any:
