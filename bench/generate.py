@@ -26,12 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import orjson
 import yaml
 
+from schemas.decision import RuleId
 from schemas.events import TicketEvent
 from services.enricher.catalog import load_catalog
 from services.enricher.enrich import CatalogIndex, enrich
@@ -42,18 +43,7 @@ CATALOG_PATH = ROOT / "services" / "samples" / "catalog.yaml"
 SAMPLES_PATH = ROOT / "services" / "samples" / "tickets.json"
 HEADERS = [("content-type", b"application/cloudevents+json")]
 
-RULES = (
-    "no-component",
-    "unknown-component",
-    "redhat-component",
-    "uncertified-replace",
-    "uncertified-collaborate",
-    "uncertified-no-collaboration",
-    "partner-shipped",
-    "redhat-shipped-collaborate",
-    "redhat-shipped-engineering",
-    "redhat-shipped",
-)
+RULES: tuple[str, ...] = get_args(RuleId)
 # A plausible mix: most tickets are about Red Hat's own components or certified drivers; the
 # rarer paths (uncertified, TSANet) are still a few percent each.
 RULE_WEIGHTS = {
