@@ -80,8 +80,9 @@ class ServiceSettings(BaseSettings):
     # --- consuming -----------------------------------------------------------------------------
     batch_max_records: Annotated[int, Field(ge=1, le=100_000)] = 1000
     """Most records handled, published and committed as one batch."""
-    batch_timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 100
-    """Longest wait for a batch when no records are buffered."""
+    batch_timeout_ms: Annotated[int, Field(ge=1, le=60_000)] = 10
+    """Longest wait for a batch when no records are buffered; FastStream also pauses this long
+    after an empty poll, so it adds to the latency of every hop."""
     fetch_max_wait_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
     """Longest the broker holds a fetch open waiting for data: bounds the idle latency."""
     session_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 10_000
