@@ -72,7 +72,9 @@ def _line(topic: str, event: dict[str, object]) -> str:
     )
 
 
-async def publish_samples_and_show(bootstrap: str, count: int, stop: asyncio.Event) -> None:
+async def publish_samples_and_show(
+    bootstrap: str, count: int, stop: asyncio.Event, ports: str
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await producer.start()
@@ -98,7 +100,7 @@ async def publish_samples_and_show(bootstrap: str, count: int, stop: asyncio.Eve
             if shown == count:
                 print(
                     f"\nall {count} routed. Serving until Ctrl-C "
-                    f"(logs in {LOG_DIR}/, metrics on :9101 and :9102)."
+                    f"(logs in {LOG_DIR}/, metrics on {ports})."
                 )
                 shown += 1
     finally:
@@ -116,7 +118,7 @@ def main() -> None:
             bootstrap = broker.bootstrap_servers
             print(f"embedded Tansu broker on {bootstrap}")
         ports = {"services.enricher": 9101, "services.router": 9102}
-        if os.environ.get("METRICS_PORT_AUTO"):
+        if os.environ.get("METRICS_PORT_AUTO"):  # free ports, when 9101/9102 are taken
             ports = {m: free_port() for m in ports}
         for module, port in ports.items():
             env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "METRICS_PORT": str(port)}
@@ -131,7 +133,8 @@ def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await publish_samples_and_show(bootstrap, count, stop)
+            port_list = " and ".join(f":{port}" for port in ports.values())
+            await publish_samples_and_show(bootstrap, count, stop, port_list)
 
         asyncio.run(serve())
         print("\nstopping: services finish their batch and commit, then the broker stops")
