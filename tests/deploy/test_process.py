@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 from services.runtime.embedded import EmbeddedBroker, free_port
 from services.runtime.settings import SAMPLE_CATALOG
 from tests.deploy.conftest import REPO, Manifest, Render, container, env_entries, scenario_file
+from tests.integration.conftest import http_get
 
 READY_TIMEOUT_S = 60.0
 
@@ -54,14 +53,6 @@ def process_env(deployment: Manifest, bootstrap: str, port: int) -> dict[str, st
     return env
 
 
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def wait_for(started: Started, path: str, deadline: float) -> tuple[int, str]:
     last: tuple[int, str] = (0, "no answer")
     while time.monotonic() < deadline:
@@ -70,7 +61,7 @@ def wait_for(started: Started, path: str, deadline: float) -> tuple[int, str]:
                 f"{started.component} exited with {started.process.returncode}:\n{started.logs()}"
             )
         with contextlib.suppress(OSError):
-            last = get(started.port, path)
+            last = http_get(started.port, path)
             if last[0] == 200:
                 return last
         time.sleep(0.25)
@@ -125,7 +116,7 @@ def test_services_answer_probes_and_metrics_then_stop_on_sigterm(
         assert wait_for(started, "/healthz", deadline) == (200, "ok\n")
     for started in services.values():
         assert wait_for(started, "/readyz", deadline) == (200, "ready\n")
-        status, body = get(started.port, "/metrics")
+        status, body = http_get(started.port, "/metrics")
         assert status == 200
         assert "ticketroute_ready 1.0" in body.splitlines(), started.logs()
         assert "# TYPE ticketroute_messages_in_flight gauge" in body

@@ -43,6 +43,7 @@ from tests.integration.conftest import (
     ROOT,
     ServiceProcess,
     System,
+    collect_outputs,
     embedded_broker,
     http_get,
     service_env,
@@ -106,14 +107,6 @@ class FaultProcess(ServiceProcess):
         return super().logs() + ("\n--- stderr:\n" + err if err else "")
 
 
-async def _collect(consumer: AIOKafkaConsumer, system: System) -> None:
-    while True:
-        batches = await consumer.getmany(timeout_ms=100)
-        for records in batches.values():
-            for record in records:
-                system.outputs[record.topic].append(record)
-
-
 def make_producer(bootstrap: str) -> AIOKafkaProducer:
     # Not idempotent: Tansu rejects idempotent producers.
     return AIOKafkaProducer(
@@ -158,7 +151,7 @@ async def running_system(
         await consumer.start()
         consumer.subscribe(pattern=pattern)
         system = System(broker, enricher, router, producer, outputs=defaultdict(list))
-        collector = asyncio.create_task(_collect(consumer, system))
+        collector = asyncio.create_task(collect_outputs(consumer, system))
         yield system
     finally:
         if collector:

@@ -145,7 +145,7 @@ def embedded_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
         yield broker
 
 
-async def _collect(consumer: AIOKafkaConsumer, system: System) -> None:
+async def collect_outputs(consumer: AIOKafkaConsumer, system: System) -> None:
     while True:
         batches = await consumer.getmany(timeout_ms=100)
         for records in batches.values():
@@ -172,7 +172,7 @@ async def system(embedded_broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterat
             pattern=r"^(queue\..*|collab\.tsanet|sla\.ownership|tickets\.deadletter)$"
         )
         system = System(embedded_broker, enricher, router, producer)
-        collector = asyncio.create_task(_collect(consumer, system))
+        collector = asyncio.create_task(collect_outputs(consumer, system))
         yield system
     finally:
         if collector:
