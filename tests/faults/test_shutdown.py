@@ -164,10 +164,19 @@ async def test_sigterm_with_a_hung_broker_stops_at_the_grace_period(
             embedded_broker.thaw()
         # Interpreter teardown after the grace period: well under a second here.
         assert took < grace + 2.0, took
-        # Exit 1: the batch in hand was not committed (it is delivered again on restart).
-        assert codes == [1, 1]
+        # The router exits 1: the batch in hand was not committed (delivered again on restart).
+        # The enricher (4x faster) has usually finished the stream before the freeze; with
+        # nothing in hand it may stop cleanly (0) or time out leaving the group (1). Either
+        # way its exit code must say whether the grace was exceeded, as its log does.
+        router_code, enricher_code = codes
+        assert router_code == 1
         router_log = [e["event"] for e in system.router.json_logs()]
         assert "shutdown_grace_exceeded" in router_log, router_log[-5:]
+        enricher_log = [e["event"] for e in system.enricher.json_logs()]
+        assert enricher_code == (1 if "shutdown_grace_exceeded" in enricher_log else 0), (
+            enricher_code,
+            enricher_log[-5:],
+        )
         for service in (system.router, system.enricher):
             assert service.json_logs()[-1]["event"] == "service_stopped"
             service.start()
@@ -176,7 +185,8 @@ async def test_sigterm_with_a_hung_broker_stops_at_the_grace_period(
         result = await wait_all_routed(system, expected, 90, "after the hung shutdown")
         assert not result.conflicts
         print(
-            f"\nSIGTERM with the broker frozen: both exited 0 in {took:.1f}s (grace {grace}s); "
+            f"\nSIGTERM with the broker frozen: exit codes router {router_code}, enricher "
+            f"{enricher_code} in {took:.1f}s (grace {grace}s); "
             f"after the restart all {len(expected)} routed, "
             f"{result.duplicate_deliveries} repeated route messages"
         )
