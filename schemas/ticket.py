@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import zoneinfo
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    WithJsonSchema,
+)
+from pydantic_core import core_schema as cs
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 ISO_COUNTRIES = frozenset(
@@ -268,9 +277,6 @@ ISO_COUNTRIES = frozenset(
 TICKET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # ASCII digits only: `\d` would also take Arabic-Indic digits, which no version compares to.
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
-# Control characters other than tab/newline have no business in a ticket; refusing them keeps
-# them out of logs and partner payloads.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # Names the zone database carries that are not places: their offsets depend on the host.
@@ -287,46 +293,85 @@ def _known_timezones() -> frozenset[str]:
     )
 
 
-def _check_country(code: str) -> str:
-    if code not in ISO_COUNTRIES:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
+# Every check below runs inside pydantic-core (Rust): a Python validator per field would cost
+# more than the rest of the ticket's validation (issue 3's profile). `custom_error_schema`
+# keeps the message one a support engineer understands instead of a regex.
+def _native(schema: cs.CoreSchema, error_type: str, message: str) -> cs.CoreSchema:
+    return cs.custom_error_schema(
+        schema, custom_error_type=error_type, custom_error_message=message
+    )
 
 
-def _check_timezone(name: str) -> str:
-    if name not in _known_timezones():
-        raise ValueError(f"{name!r} is not an IANA time zone name")
-    return name
+def _one_of(names: Iterable[str], error_type: str, message: str) -> GetPydanticSchema:
+    """A string that must be one of `names`; a hash look-up, with `message` when it is not."""
+    choices = sorted(names)
+    return GetPydanticSchema(
+        lambda _tp, _handler: _native(cs.literal_schema(choices), error_type, message)
+    )
 
 
-def _no_control_characters(text: str) -> str:
-    if _CONTROL.search(text):
-        raise ValueError("control characters are not allowed")
-    return text
+_CLEAN_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
-Country = Annotated[str, AfterValidator(_check_country)]
-TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
-Text = Annotated[str, AfterValidator(_no_control_characters)]
-# An RFC 3339 timestamp: an offset is required, and years outside 1970-9999 are absurd here.
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+def _clean_text(tp: object, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
+    inner = handler(tp)  # the string with its length limits
+    limits = {k: inner[k] for k in ("min_length", "max_length") if k in inner}
+    check = _native(
+        # The limits again (always met here) so that the output's JSON Schema shows them.
+        cs.str_schema(pattern=_CLEAN_PATTERN, **limits),
+        "control_characters",
+        "control characters are not allowed",
+    )
+    return cs.chain_schema(
+        [inner, check], metadata={"pydantic_js_updates": {"pattern": _CLEAN_PATTERN}}
+    )
+
+
+Country = Annotated[
+    str,
+    _one_of(ISO_COUNTRIES, "country", "not an ISO 3166-1 alpha-2 country code"),
+    WithJsonSchema({"type": "string", "description": "ISO 3166-1 alpha-2 country code"}),
+]
+TimeZoneName = Annotated[
+    str,
+    _one_of(_known_timezones(), "timezone", "not an IANA time zone name"),
+    WithJsonSchema({"type": "string", "description": "IANA time zone name"}),
+]
+# Control characters other than tab and newlines have no business in a ticket's short fields;
+# refusing them keeps them out of logs and partner payloads. Length limits go before it:
+# Annotated[str, Field(max_length=...), CLEAN].
+CLEAN = GetPydanticSchema(_clean_text)
+# An RFC 3339 timestamp: an offset is required, and years outside 1970-2200 are absurd here.
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 LATEST = datetime.fromisoformat("2200-01-01T00:00:00+00:00")
-
-
-def _rfc3339(value: object) -> object:
-    # pydantic would also read "1795000000" or a number as a time; the contract says RFC 3339.
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise ValueError(f"{str(value)[:40]!r} is not an RFC 3339 timestamp with an offset")
-    return value
-
-
-# An RFC 3339 timestamp with its offset, between 1970 and 2200: anything else is a mistake.
-# Lax after the shape check: the checked string is parsed like JSON input would be.
+_RFC3339_TEXT = _native(
+    # ASCII digits: \d in pydantic-core's regex is Unicode-aware.
+    cs.str_schema(pattern=_RFC3339.replace("\\d", "[0-9]")),
+    "rfc3339",
+    "not an RFC 3339 timestamp with an offset, like 2026-11-16T09:30:00Z",
+)
+_DATETIME = cs.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST, strict=False)
+_AWARE_DATETIME = cs.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST, strict=True)
+# From JSON the shape is checked first: pydantic alone would also read "1795000000" or a
+# number as a time. From Python a datetime is also accepted (models built in code).
 Timestamp = Annotated[
-    AwareDatetime, BeforeValidator(_rfc3339), Field(ge=EARLIEST, lt=LATEST, strict=False)
+    datetime,
+    GetPydanticSchema(
+        lambda _tp, _handler: cs.json_or_python_schema(
+            json_schema=cs.chain_schema([_RFC3339_TEXT, _DATETIME]),
+            python_schema=cs.union_schema(
+                [_AWARE_DATETIME, cs.chain_schema([_RFC3339_TEXT, _DATETIME])], mode="left_to_right"
+            ),
+        )
+    ),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 with an offset, between 1970 and 2200",
+        }
+    ),
 ]
 SupportLevel = Literal["standard", "premium"]
 
@@ -338,13 +383,13 @@ class _Model(BaseModel):
 
 
 class Product(_Model):
-    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
     version: Annotated[str, Field(pattern=VERSION_PATTERN, max_length=50)]
 
 
 class Customer(_Model):
-    account_id: Annotated[Text, Field(min_length=1, max_length=100)]
-    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    account_id: Annotated[str, Field(min_length=1, max_length=100), CLEAN]
+    name: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
     support_level: SupportLevel
     country: Country
     timezone: TimeZoneName
@@ -352,12 +397,12 @@ class Customer(_Model):
 
 
 class Contact(_Model):
-    name: Annotated[Text, Field(max_length=200)]
-    email: Annotated[Text, Field(max_length=320)]
+    name: Annotated[str, Field(max_length=200), CLEAN]
+    email: Annotated[str, Field(max_length=320), CLEAN]
 
 
 class TicketComponent(_Model):
-    ref: Annotated[Text, Field(min_length=1, max_length=200)]
+    ref: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
     suspected: bool = False
     removable: bool | None = None
 
@@ -367,7 +412,7 @@ class Ticket(_Model):
     revision: Annotated[int, Field(ge=1, le=2**63 - 1)]  # a Java long, as every consumer can read
     opened_at: Timestamp
     severity: Annotated[int, Field(ge=1, le=4)]
-    summary: Annotated[Text, Field(min_length=1, max_length=500)]
+    summary: Annotated[str, Field(min_length=1, max_length=500), CLEAN]
     # Free text: pasted logs may carry escape codes; JSON encoding keeps them harmless.
     description: Annotated[str, Field(max_length=20_000)]
     product: Product

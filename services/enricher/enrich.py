@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.catalog import Catalog, CatalogComponent, Vendor
 from schemas.decision import (
@@ -15,6 +15,9 @@ from schemas.decision import (
 from schemas.events import TicketEvent
 from schemas.ticket import TicketComponent
 
+# Distinct (component, product version, severity) matches kept; tickets name few versions.
+_MAX_MATCHES = 10_000
+
 
 @dataclass(frozen=True)
 class CatalogIndex:
@@ -23,6 +26,9 @@ class CatalogIndex:
     catalog: Catalog
     by_ref: dict[str, CatalogComponent]
     vendors: dict[str, Vendor]
+    # Catalog facts are the same for every ticket naming the same component, version and
+    # severity: built once (a memo of a pure function, bounded), shared by every such ticket.
+    _matches: dict[tuple[str, str, int], CatalogMatch] = field(default_factory=dict)
 
     @classmethod
     def build(cls, catalog: Catalog) -> CatalogIndex:
@@ -32,6 +38,19 @@ class CatalogIndex:
             for key in (component.id, *component.refs)
         }
         return cls(catalog, by_ref, {v.id: v for v in catalog.vendors})
+
+    def match(self, ref: str, version: str, severity: int) -> CatalogMatch | None:
+        """What the catalog says of `ref` for this product version and severity, if it knows it."""
+        found = self.by_ref.get(ref.strip())
+        if found is None:
+            return None
+        key = (found.id, version, severity)
+        match = self._matches.get(key)
+        if match is None:
+            if len(self._matches) >= _MAX_MATCHES:
+                self._matches.clear()
+            match = self._matches[key] = _catalog_match(found, self.vendors, version, severity)
+        return match
 
     def partner_vendor_ids(self) -> list[str]:
         """Vendors that ship at least one component themselves: each gets a topic."""
@@ -49,27 +68,29 @@ def _vendor_facts(vendor: Vendor, severity: int) -> VendorFacts:
     )
 
 
+def _catalog_match(
+    found: CatalogComponent, vendors: dict[str, Vendor], version: str, severity: int
+) -> CatalogMatch:
+    vendor = vendors.get(found.vendor)
+    return CatalogMatch(
+        id=found.id,
+        name=found.name,
+        kind=found.kind,
+        vendor_id=found.vendor,
+        shipped_by=found.shipped_by,
+        certified=found.certified(version),
+        vendor=_vendor_facts(vendor, severity) if vendor is not None else None,
+    )
+
+
 def _match(
     component: TicketComponent, index: CatalogIndex, version: str, severity: int
 ) -> EnrichedComponent:
-    found = index.by_ref.get(component.ref.strip())
-    match = None
-    if found is not None:
-        vendor = index.vendors.get(found.vendor)
-        match = CatalogMatch(
-            id=found.id,
-            name=found.name,
-            kind=found.kind,
-            vendor_id=found.vendor,
-            shipped_by=found.shipped_by,
-            certified=found.certified(version),
-            vendor=_vendor_facts(vendor, severity) if vendor is not None else None,
-        )
     return EnrichedComponent(
         ref=component.ref,
         suspected=component.suspected,
         removable=component.removable,
-        catalog=match,
+        catalog=index.match(component.ref, version, severity),
     )
 
 
