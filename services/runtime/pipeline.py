@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from services.runtime import logs
 from services.runtime.health import Readiness
 from services.runtime.metrics import (
     BATCH_SECONDS,
@@ -178,14 +179,15 @@ class BatchPipeline:
         started = time.perf_counter()
         IN_FLIGHT.inc(len(records))
         try:
-            pending: list[asyncio.Future[Any]] = []
-            for record in records:
-                for out in self._outputs(record):
-                    future = await self._publish(out)
-                    if future is not None:
-                        pending.append(future)
-            if pending:
-                await asyncio.gather(*pending)
+            with logs.held():
+                pending: list[asyncio.Future[Any]] = []
+                for record in records:
+                    for out in self._outputs(record):
+                        future = await self._publish(out)
+                        if future is not None:
+                            pending.append(future)
+                if pending:
+                    await asyncio.gather(*pending)
         except Exception:
             self._processor.batch_failed()
             PUBLISH_FAILURES.inc()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from services.router.memory import RoutingMemory
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.router.memory import RoutingMemory, _FixedTable, _Generations
 
 
 def test_duplicate_stale_and_equal_revision() -> None:
@@ -47,3 +50,36 @@ def test_memory_stays_bounded_under_a_long_stream() -> None:
         m.commit()
     assert len(m) <= 2000
     assert all(m.judge(f"event-{i}", "x", 1) == "duplicate" for i in range(9_000, 10_000))
+
+
+# Keys as the router makes them: str hashes, any 64-bit value, 0 and colliding slots included.
+_keys = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.sampled_from([0, 1, -1, 16, 32, 2**62, -(2**63)]),  # 0; same slot in a 16-slot table
+)
+
+
+@given(st.lists(st.tuples(_keys, st.integers(min_value=0, max_value=2**63 - 1)), max_size=300))
+def test_fixed_table_answers_like_a_dict(puts: list[tuple[int, int]]) -> None:
+    table = _FixedTable(capacity=300)
+    model: dict[int, int] = {}
+    for drawn, value in puts:
+        key = drawn or 1  # as _Generations does: 0 marks an empty slot
+        table.put(key, value)
+        model[key] = value
+    assert table.size == len(model)
+    assert all(table.get(k) == v for k, v in model.items())
+    assert table.get(12345678901) == model.get(12345678901)
+
+
+@given(st.lists(_keys, max_size=400), st.integers(min_value=1, max_value=40))
+def test_generations_keep_at_least_the_last_limit_keys(keys: list[int], limit: int) -> None:
+    generations = _Generations(limit)
+    for n, key in enumerate(keys):
+        generations.put(key, n)
+        assert len(generations) <= 2 * limit
+    last_values: dict[int, int] = {}
+    for n, key in enumerate(keys):
+        last_values[key or 1] = n
+    recent = list(dict.fromkeys(reversed([k or 1 for k in keys])))[:limit]
+    assert all(generations.get(k) == last_values[k] for k in recent)
