@@ -127,7 +127,8 @@ def dead_letter(
     return Outgoing(topic, key, value, headers)
 
 
-Publish = Callable[[Outgoing], Awaitable["asyncio.Future[Any] | None"]]
+# Sends a batch's outputs without waiting for the broker; its futures complete on the acks.
+Publish = Callable[[Sequence[Outgoing]], Awaitable[Sequence["asyncio.Future[Any]"]]]
 
 
 class BatchPipeline:
@@ -180,12 +181,8 @@ class BatchPipeline:
         IN_FLIGHT.inc(len(records))
         try:
             with logs.held():
-                pending: list[asyncio.Future[Any]] = []
-                for record in records:
-                    for out in self._outputs(record):
-                        future = await self._publish(out)
-                        if future is not None:
-                            pending.append(future)
+                outputs = [out for record in records for out in self._outputs(record)]
+                pending = await self._publish(outputs)
                 if pending:
                     await asyncio.gather(*pending)
         except Exception:

@@ -36,14 +36,14 @@ class Broker:
         self.sent: list[Outgoing] = []
         self.fail = False
 
-    async def publish(self, out: Outgoing) -> asyncio.Future[Any]:
-        self.sent.append(out)
+    async def publish(self, outs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+        self.sent.extend(outs)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.fail:
             future.set_exception(ConnectionError("broker gone"))
         else:
             future.set_result(None)
-        return future
+        return [future]
 
 
 def test_dead_letter_keeps_bytes_key_and_says_why() -> None:

@@ -1,0 +1,91 @@
+"""The services publish a batch's outputs as aiokafka record batches (`send_in_batches`): on
+the embedded broker, every record must land on the partition the default partitioner would
+pick for its key, in order per key, with its key, value and headers unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner
+
+from services.runtime.embedded import EmbeddedBroker
+from services.runtime.kafka import send_in_batches
+from services.runtime.pipeline import Outgoing
+
+PARTITIONS = {"out.six": 6, "out.three": 3}
+
+
+async def test_batches_keep_each_key_on_its_default_partition_in_order(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    bootstrap = embedded_broker.bootstrap_servers
+    suffix = uuid.uuid4().hex[:6]
+    topics = {f"{name}.{suffix}": n for name, n in PARTITIONS.items()}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, n, 1) for t, n in topics.items()])
+    finally:
+        await admin.close()
+
+    rng = random.Random(7)
+    keys = [f"T-{rng.randrange(10**6)}".encode() for _ in range(40)] + [b""]
+    outputs = [
+        Outgoing(
+            topic=rng.choice(list(topics)),
+            key=rng.choice(keys),
+            value=f"{n}:".encode() + b"x" * rng.randrange(10, 2000),
+            headers={"content-type": "application/cloudevents+json", "n": str(n)},
+        )
+        for n in range(600)
+    ]
+    # Larger than a record batch (256 KiB in the services): it must get a batch of its own.
+    outputs.insert(300, Outgoing(next(iter(topics)), b"T-big", b"600:" + b"y" * 600_000, {}))
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    try:
+        futures = await send_in_batches(producer, outputs)
+        await asyncio.wait_for(asyncio.gather(*futures), 30)
+    finally:
+        await producer.stop()
+    assert len(futures) < len(outputs) / 10  # batched, not one send per record
+
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    received = []
+    try:
+        async with asyncio.timeout(30):
+            while len(received) < len(outputs):
+                batches = await consumer.getmany(timeout_ms=200)
+                received += [r for records in batches.values() for r in records]
+    finally:
+        await consumer.stop()
+
+    partitioner = DefaultPartitioner()
+    for record in received:
+        expected = partitioner(record.key, list(range(topics[record.topic])), [])
+        assert record.partition == expected, (record.topic, record.key)
+    sent = sorted((o.topic, o.key, o.value, sorted(o.headers.items())) for o in outputs)
+    got = sorted(
+        (r.topic, r.key, r.value, sorted((k, v.decode()) for k, v in r.headers)) for r in received
+    )
+    assert got == sent
+    # Order per key and topic: the sequence numbers at the head of the values only grow.
+    for topic_name in topics:
+        for key in {*keys, b"T-big"}:
+            sent_order = [o.value for o in outputs if o.topic == topic_name and o.key == key]
+            got_order = [
+                r.value
+                for r in sorted(received, key=lambda r: r.offset)
+                if r.topic == topic_name and r.key == key
+            ]
+            assert got_order == sent_order
