@@ -13,21 +13,39 @@ import structlog
 
 
 class JsonLines:
-    """Writes each rendered line to a binary stream, and flushes it at once, except inside
-    `held()`: the per-decision lines of a batch are flushed together when it ends, one write
-    instead of one per ticket (the log call is on every ticket's path)."""
+    """Writes each rendered line to a binary stream and flushes it at once, except inside
+    `held()`: the lines of a batch (one per decision) are kept and written together when it
+    ends, in one write call. With PYTHONUNBUFFERED=1, as in our image, standard output has
+    no buffer at all, and a write per line was a system call per ticket."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, max_held_lines: int = 2000) -> None:
         self._write = stream.write
         self._flush = stream.flush
         self._held = 0
+        self._lines: list[bytes] = []
+        self._max_held_lines = max_held_lines
 
     def msg(self, message: bytes) -> None:
-        self._write(message + b"\n")
-        if not self._held:
+        if self._held:
+            self._lines.append(message)
+            if len(self._lines) >= self._max_held_lines:
+                self._drain()
+        else:
+            self._write(message + b"\n")
             self._flush()
 
     debug = info = warning = warn = error = critical = exception = fatal = msg
+
+    def _drain(self) -> None:
+        if self._lines:
+            data = memoryview(b"\n".join(self._lines) + b"\n")
+            self._lines.clear()
+            while data:  # an unbuffered stream may take part of it
+                written = self._write(data)
+                if not written:  # a full non-blocking stream: drop, never hang the service
+                    break
+                data = data[written:]
+        self._flush()
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -36,7 +54,8 @@ class JsonLines:
             yield
         finally:
             self._held -= 1
-            self._flush()
+            if not self._held:
+                self._drain()
 
 
 _output: JsonLines | None = None

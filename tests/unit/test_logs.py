@@ -1,0 +1,70 @@
+"""Log output: one JSON object per line, written at once outside a batch and together at the
+end of a batch, nothing lost when the stream takes only part of a write."""
+
+from __future__ import annotations
+
+import json
+
+from services.runtime.logs import JsonLines
+
+
+class RawStream:
+    """Like an unbuffered standard output: each write may take only part of the data."""
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.data = b""
+        self.writes = 0
+        self.flushes = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        taken = bytes(data[: self.chunk])
+        self.data += taken
+        self.writes += 1
+        return len(taken)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def line(n: int) -> bytes:
+    return json.dumps({"event": "ticket_routed", "n": n, "text": "x" * 50}).encode()
+
+
+def test_outside_a_batch_each_line_is_written_and_flushed_at_once() -> None:
+    stream = RawStream(chunk=1 << 20)
+    out = JsonLines(stream)  # type: ignore[arg-type]
+    out.info(line(1))
+    assert stream.data == line(1) + b"\n"
+    assert stream.flushes == 1
+
+
+def test_lines_of_a_batch_are_written_together_in_order_when_it_ends() -> None:
+    stream = RawStream(chunk=1 << 20)
+    out = JsonLines(stream)  # type: ignore[arg-type]
+    with out.held():
+        for n in range(500):
+            out.info(line(n))
+        assert stream.data == b""  # nothing yet: one write at the end
+    assert stream.writes == 1
+    assert [json.loads(x)["n"] for x in stream.data.splitlines()] == list(range(500))
+
+
+def test_a_stream_taking_part_of_each_write_still_gets_every_line() -> None:
+    stream = RawStream(chunk=97)
+    out = JsonLines(stream, max_held_lines=64)  # type: ignore[arg-type]
+    with out.held():
+        for n in range(300):
+            out.warning(line(n))
+    assert [json.loads(x)["n"] for x in stream.data.splitlines()] == list(range(300))
+    assert stream.data.endswith(b"\n")
+
+
+def test_a_long_batch_is_written_every_max_held_lines() -> None:
+    stream = RawStream(chunk=1 << 20)
+    out = JsonLines(stream, max_held_lines=100)  # type: ignore[arg-type]
+    with out.held():
+        for n in range(250):
+            out.info(line(n))
+        assert len(stream.data.splitlines()) == 200  # bounded memory while held
+    assert len(stream.data.splitlines()) == 250
