@@ -9,6 +9,10 @@ carries the input ticket and a small decision, and one small SLA message). Same 
 consumer settings as the services (acks=all, linger 2 ms, 256 KiB batches, no idempotence,
 batches of up to 1000 records). Run as its own process, like a service, so the bench measures
 it the same way: `python -m bench.baseline --bootstrap HOST:PORT --input T --mode 1to1 ...`.
+
+`--record-batches` sends a batch's outputs the way the services do since issue 3: one aiokafka
+record batch per topic and partition (`send_batch`), each record keyed and on the partition
+the default partitioner picks for its key, instead of one `send` per record.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 # Plain YAML, not the services' catalog models: the baseline imports nothing of the services.
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "services" / "samples" / "catalog.yaml"
@@ -157,6 +162,27 @@ def one_to_two(value: bytes) -> list[tuple[str, bytes]]:
     ]
 
 
+async def send_record_batches(
+    producer: AIOKafkaProducer, outputs: list[tuple[str, bytes, bytes]]
+) -> list[asyncio.Future[Any]]:
+    """(topic, key, value) records as one record batch per topic and partition."""
+    partitions: dict[str, list[int]] = {}
+    batches: dict[tuple[str, int], Any] = {}
+    futures = []
+    for topic, key, value in outputs:
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        where = (topic, partitions[topic][(murmur2(key) & 0x7FFFFFFF) % len(partitions[topic])])
+        batch = batches.get(where) or batches.setdefault(where, producer.create_batch())
+        if batch.append(timestamp=None, key=key, value=value, headers=HEADERS) is None:
+            futures.append(await producer.send_batch(batch, topic, partition=where[1]))
+            batches[where] = batch = producer.create_batch()
+            batch.append(timestamp=None, key=key, value=value, headers=HEADERS)
+    for (topic, partition), batch in batches.items():
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
+
+
 async def run(args: argparse.Namespace) -> None:
     transform = one_to_one if args.mode == "1to1" else one_to_two
     topics = {"out": args.output, "route": args.output, "sla": args.sla_output or args.output}
@@ -187,14 +213,23 @@ async def run(args: argparse.Namespace) -> None:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=args.batch)
             pending = []
-            for records in batch.values():
-                for record in records:
-                    for kind, value in transform(record.value):
-                        pending.append(
-                            await producer.send(
-                                topics[kind], value, key=record.key, headers=HEADERS
+            if args.record_batches:
+                outputs = [
+                    (topics[kind], record.key, value)
+                    for records in batch.values()
+                    for record in records
+                    for kind, value in transform(record.value)
+                ]
+                pending = await send_record_batches(producer, outputs)
+            else:
+                for records in batch.values():
+                    for record in records:
+                        for kind, value in transform(record.value):
+                            pending.append(
+                                await producer.send(
+                                    topics[kind], value, key=record.key, headers=HEADERS
+                                )
                             )
-                        )
             if pending:
                 await asyncio.gather(*pending)
                 await consumer.commit()
@@ -214,6 +249,7 @@ def main() -> None:
     parser.add_argument("--group", required=True)
     parser.add_argument("--mode", choices=("1to1", "1to2"), required=True)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--record-batches", action="store_true", help="send_batch per partition")
     # aiokafka's default, as in the services; Tansu answers a fetch only when this runs out
     # unless data is already there, so it bounds the latency of every hop at low rates.
     parser.add_argument("--fetch-max-wait-ms", type=int, default=500)

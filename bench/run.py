@@ -54,6 +54,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("baseline", "enricher", "router", "e2e", "latency", "rawlatency", "scaleout", "whatif")
 DEFAULT_PHASES = PHASES[:-1]
 STALL_SECONDS = 45.0
+BASELINE_1TO1 = "raw aiokafka 1 in / 1 out"
+BASELINE_1TO2 = "raw aiokafka 1 in / 2 out"
+RECORD_BATCHES = ", record batches"
 SERVICE_ENV = {
     # A (re)join waits about half the session timeout on Tansu: keep it short in the bench.
     "SESSION_TIMEOUT_MS": "6000",
@@ -327,12 +330,19 @@ class Bench:
         return procs.python_module(name, module, [], log, env, port)
 
     def baseline(
-        self, name: str, mode: str, source: str, out: Topics, fetch_max_wait_ms: int | None = None
+        self,
+        name: str,
+        mode: str,
+        source: str,
+        out: Topics,
+        fetch_max_wait_ms: int | None = None,
+        record_batches: bool = False,
     ) -> Child:
         """A raw aiokafka loop as its own process (same fetch wait as the services unless
         told otherwise)."""
         wait = fetch_max_wait_ms or services_fetch_max_wait_ms()
         args = ["--bootstrap", self.bootstrap, "--input", source, "--mode", mode]
+        args += ["--record-batches"] if record_batches else []
         args += ["--fetch-max-wait-ms", str(wait)]
         args += ["--group", f"bench-{name}"]
         if mode == "1to1":
@@ -481,11 +491,14 @@ class Bench:
             seconds = await preload(self.bootstrap, self.topics("pre").incoming, self.events)
             self.log(f"preloaded {total:,} tickets in {seconds:.1f}s")
 
-    async def baseline_1to1(self) -> Row:
-        source, out = self.topics("pre").incoming, self.topics("base11")
+    async def baseline_1to1(self, record_batches: bool = False) -> Row:
+        tag = "b" if record_batches else ""
+        source, out = self.topics("pre").incoming, self.topics(f"base11{tag}")
         return await self.measure(
-            "raw aiokafka 1 in / 1 out",
-            lambda: [self.baseline("baseline-1to1", "1to1", source, out)],
+            BASELINE_1TO1 + (RECORD_BATCHES if record_batches else ""),
+            lambda: [
+                self.baseline(f"baseline-1to1{tag}", "1to1", source, out, None, record_batches)
+            ],
             [out.enriched],
             None,
             self.cfg.tickets,
@@ -512,17 +525,18 @@ class Bench:
             profile_name="enricher",
         )
         self.enriched_ready = row.outputs >= self.cfg.tickets
-        base = self.results.by_name("raw aiokafka 1 in / 1 out")
-        if base and base.rate:
-            row.ratio = f"{row.rate / base.rate:.2f}x"
+        self._ratios(row, BASELINE_1TO1)
         return row
 
-    async def baseline_1to2(self) -> Row:
-        source, out = self.topics("enr").enriched, self.topics("base12")
+    async def baseline_1to2(self, record_batches: bool = False) -> Row:
+        tag = "b" if record_batches else ""
+        source, out = self.topics("enr").enriched, self.topics(f"base12{tag}")
         n = self.cfg.tickets
         return await self.measure(
-            "raw aiokafka 1 in / 2 out",
-            lambda: [self.baseline("baseline-1to2", "1to2", source, out)],
+            BASELINE_1TO2 + (RECORD_BATCHES if record_batches else ""),
+            lambda: [
+                self.baseline(f"baseline-1to2{tag}", "1to2", source, out, None, record_batches)
+            ],
             [out.name("queue.redhat"), out.sla],
             None,
             2 * n,
@@ -547,10 +561,17 @@ class Bench:
             n,
             profile_name="router",
         )
-        base = self.results.by_name("raw aiokafka 1 in / 2 out")
+        self._ratios(row, BASELINE_1TO2)
+        return row
+
+    def _ratios(self, row: Row, baseline: str) -> None:
+        """The ratio to the issue's baseline, and in the notes to the record-batch one."""
+        base = self.results.by_name(baseline)
         if base and base.rate:
             row.ratio = f"{row.rate / base.rate:.2f}x"
-        return row
+        batched = self.results.by_name(baseline + RECORD_BATCHES)
+        if batched and batched.rate:
+            row.notes.append(f"{row.rate / batched.rate:.2f}x of the record-batch baseline")
 
     async def scaleout(self) -> Row:
         out, n = self.topics("so"), self.cfg.tickets
@@ -592,9 +613,7 @@ class Bench:
             2 * n,
             n,
         )
-        base = self.results.by_name("raw aiokafka 1 in / 2 out")
-        if base and base.rate:
-            row.ratio = f"{row.rate / base.rate:.2f}x"
+        self._ratios(row, BASELINE_1TO2)
         t = self.topics("wilat")
         extra = {
             "ENRICHER_GROUP_ID": "bench-wilat-enricher",
@@ -881,12 +900,14 @@ class Bench:
         needs_enriched = bool(phases & {"router", "scaleout", "baseline", "whatif"})
         if "baseline" in phases:
             await self.baseline_1to1()
+            await self.baseline_1to1(record_batches=True)
         if "enricher" in phases or needs_enriched:
             await self.enricher()
         if not self.enriched_ready and needs_enriched:
             raise RuntimeError("the enricher did not produce every enriched ticket")
         if "baseline" in phases:
             await self.baseline_1to2()
+            await self.baseline_1to2(record_batches=True)
         if "router" in phases:
             await self.router()
         if "e2e" in phases:

@@ -83,3 +83,14 @@ def test_generations_keep_at_least_the_last_limit_keys(keys: list[int], limit: i
         last_values[key or 1] = n
     recent = list(dict.fromkeys(reversed([k or 1 for k in keys])))[:limit]
     assert all(generations.get(k) == last_values[k] for k in recent)
+
+
+@given(st.lists(_keys, max_size=300))
+def test_fixed_table_without_values_answers_like_a_set(keys: list[int]) -> None:
+    table = _FixedTable(capacity=300, values=False)
+    for key in keys:
+        table.put(key or 1, 12345)
+    model = {k or 1 for k in keys}
+    assert table.size == len(model)
+    assert all(table.get(k) == 1 for k in model)
+    assert table.get(98765432123) == (1 if 98765432123 in model else None)
