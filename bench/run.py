@@ -484,7 +484,8 @@ class Bench:
             f"{time.perf_counter() - started:.1f}s; policy agrees on {agree}/{checked}"
         )
         names = []
-        for prefix in ("pre", "enr", "base11", "base12", "rtr", "e2e", "lat", "so", "wi", "wilat"):
+        prefixes = ["pre", "enr", "base11", "base11b", "base12", "base12b", "rtr", "e2e", "lat"]
+        for prefix in [*prefixes, "so", "wi", "wilat"]:
             names += self.topics(prefix).all()
         await create_topics(self.bootstrap, names)
         if cfg.phases - {"latency", "rawlatency"}:
