@@ -7,7 +7,7 @@ for the same ticket, and a replayed event gets the same due time as the first de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
@@ -42,17 +42,29 @@ class BusinessCalendar:
 
     def is_business_day(self, day: date) -> bool:
         """`day` is the customer's local date: holidays are local, not UTC, dates."""
-        if day.weekday() >= 5:  # Saturday, Sunday
-            return False
-        table = _public_holidays(self.country)
-        return table is None or day not in table
+        return _is_business_day(self.country, day)
 
     def opening(self, day: date) -> tuple[datetime, datetime]:
         """Open and close of local `day`, in UTC, so elapsed-time arithmetic is right on DST days
         and in half-hour offset zones."""
-        open_ = datetime.combine(day, self.hours.start, tzinfo=self.timezone)
-        close = datetime.combine(day, self.hours.end, tzinfo=self.timezone)
-        return open_.astimezone(UTC), close.astimezone(UTC)
+        return _opening(self.timezone, self.hours.start, self.hours.end, day)
+
+
+# Memoised: tickets of one period ask about the same few days of the same few calendars, and
+# a holiday look-up or a zone conversion costs more than the cache (issue 3's profile).
+@lru_cache(maxsize=16_384)
+def _is_business_day(country: str, day: date) -> bool:
+    if day.weekday() >= 5:  # Saturday, Sunday
+        return False
+    table = _public_holidays(country)
+    return table is None or day not in table
+
+
+@lru_cache(maxsize=16_384)
+def _opening(zone: ZoneInfo, start: time, end: time, day: date) -> tuple[datetime, datetime]:
+    open_ = datetime.combine(day, start, tzinfo=zone)
+    close = datetime.combine(day, end, tzinfo=zone)
+    return open_.astimezone(UTC), close.astimezone(UTC)
 
 
 @lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from schemas.events import CONTENT_TYPE
 from schemas.ids import uuid5
@@ -22,6 +23,18 @@ _MAX_PROBLEMS = 5
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+# The schemas' own checks (schemas/ticket.py) say what is wrong but, running in pydantic-core,
+# not with which value: the value is added here, shortened, as data (the log escapes it).
+_SHOW_VALUE = frozenset({"country", "timezone", "control_characters", "rfc3339"})
+
+
+def _with_value(problem: ErrorDetails) -> str:
+    value = problem.get("input")
+    if problem["type"] in _SHOW_VALUE and isinstance(value, str):
+        return f"{problem['msg']} (got {value[:60]!r})"
+    return problem["msg"]
+
+
 def _describe(error: ValidationError) -> tuple[str, str]:
     """The dead-letter reason (a bounded metric label) and a message that says what to fix."""
     problems = error.errors(include_url=False)
@@ -32,7 +45,7 @@ def _describe(error: ValidationError) -> tuple[str, str]:
             p["msg"] for p in problems if p["loc"] == ("type",)
         )
     parts = [
-        f"{'.'.join(str(x) for x in p['loc']) or 'event'}: {p['msg']}"
+        f"{'.'.join(str(x) for x in p['loc']) or 'event'}: {_with_value(p)}"
         for p in problems[:_MAX_PROBLEMS]
     ]
     more = len(problems) - _MAX_PROBLEMS

@@ -332,8 +332,9 @@ async def through_parser(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tup
 async def run_pipeline(processor: Any, records: Sequence[Any]) -> list[Outgoing]:
     published: list[Outgoing] = []
 
-    async def publish(out: Outgoing) -> None:
-        published.append(out)
+    async def publish(outs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+        published.extend(outs)
+        return []
 
     await BatchPipeline(processor, publish, "tickets.deadletter", Readiness()).handle(records)
     return published
