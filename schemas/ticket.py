@@ -342,29 +342,39 @@ TimeZoneName = Annotated[
 # Annotated[str, Field(max_length=...), CLEAN].
 CLEAN = GetPydanticSchema(_clean_text)
 # An RFC 3339 timestamp: an offset is required, and years outside 1970-2200 are absurd here.
-_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# ASCII digits: \d in pydantic-core's regex is Unicode-aware.
+_RFC3339 = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"  # date and time
+    r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"  # fraction, offset
+)
 EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 LATEST = datetime.fromisoformat("2200-01-01T00:00:00+00:00")
-_RFC3339_TEXT = _native(
-    # ASCII digits: \d in pydantic-core's regex is Unicode-aware.
-    cs.str_schema(pattern=_RFC3339.replace("\\d", "[0-9]")),
-    "rfc3339",
-    "not an RFC 3339 timestamp with an offset, like 2026-11-16T09:30:00Z",
+# The shape is checked first: pydantic alone would also read "1795000000" or a number as a
+# time. Then the checked text is parsed (lax: text into a datetime) and bounded.
+_TIMESTAMP_TEXT = cs.chain_schema(
+    [
+        _native(
+            cs.str_schema(pattern=_RFC3339),
+            "rfc3339",
+            "not an RFC 3339 timestamp with an offset, like 2026-11-16T09:30:00Z",
+        ),
+        cs.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST, strict=False),
+    ]
 )
-_DATETIME = cs.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST, strict=False)
-_AWARE_DATETIME = cs.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST, strict=True)
-# From JSON the shape is checked first: pydantic alone would also read "1795000000" or a
-# number as a time. From Python a datetime is also accepted (models built in code).
+# From JSON only that text; from Python a datetime too (models built in code).
+_TIMESTAMP = cs.json_or_python_schema(
+    json_schema=_TIMESTAMP_TEXT,
+    python_schema=cs.union_schema(
+        [
+            cs.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST, strict=True),
+            _TIMESTAMP_TEXT,
+        ],
+        mode="left_to_right",
+    ),
+)
 Timestamp = Annotated[
     datetime,
-    GetPydanticSchema(
-        lambda _tp, _handler: cs.json_or_python_schema(
-            json_schema=cs.chain_schema([_RFC3339_TEXT, _DATETIME]),
-            python_schema=cs.union_schema(
-                [_AWARE_DATETIME, cs.chain_schema([_RFC3339_TEXT, _DATETIME])], mode="left_to_right"
-            ),
-        )
-    ),
+    GetPydanticSchema(lambda _tp, _handler: _TIMESTAMP),
     WithJsonSchema(
         {
             "type": "string",
