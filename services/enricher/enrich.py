@@ -28,7 +28,9 @@ class CatalogIndex:
     vendors: dict[str, Vendor]
     # Catalog facts are the same for every ticket naming the same component, version and
     # severity: built once (a memo of a pure function, bounded), shared by every such ticket.
-    _matches: dict[tuple[str, str, int], CatalogMatch] = field(default_factory=dict)
+    _matches: dict[tuple[str, str, int], CatalogMatch] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, catalog: Catalog) -> CatalogIndex:
