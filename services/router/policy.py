@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas.catalog import REDHAT
 from schemas.decision import (
     Action,
-    CatalogMatch,
     EnrichedComponent,
     EnrichedTicket,
     Party,
@@ -53,35 +53,26 @@ def component_in_question(components: Sequence[EnrichedComponent]) -> EnrichedCo
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
-    """What the rules look at, worked out once."""
+    """Everything the rule table looks at, and nothing else: the outcome is a function of
+    these values alone, which is what lets `decide` memoise it (tickets repeat them)."""
 
-    ticket: EnrichedTicket
-    component: EnrichedComponent
-    match: CatalogMatch
-
-    @property
-    def version(self) -> str:
-        return self.ticket.ticket.product.version
-
-    @property
-    def vendor(self) -> str:
-        return self.match.vendor_id
-
-    @property
-    def tsanet(self) -> bool:
-        return bool(self.match.vendor and self.match.vendor.tsanet_member)
-
-    @property
-    def engineering(self) -> bool:
-        return bool(self.match.vendor and self.match.vendor.engineering_relationship)
-
-    @property
-    def agreement(self) -> bool:
-        return self.vendor in self.ticket.ticket.customer.vendor_agreements
-
-    @property
-    def expertise(self) -> bool:
-        return self.ticket.ticket.needs_vendor_expertise
+    catalog_version: str
+    listed: int
+    """Components listed; only when none is in question (it is then in the trace)."""
+    ref: str | None
+    """The component in question as the ticket names it; None when there is none."""
+    suspected: bool
+    removable: bool | None
+    id: str | None
+    """The catalog component; None when the catalog does not know the ref."""
+    vendor: str
+    shipped_by: str
+    certified: bool
+    tsanet: bool
+    engineering: bool
+    version: str
+    expertise: bool
+    agreement: bool
 
 
 # A rule's test returns None when it matches, else the reason it does not.
@@ -96,16 +87,16 @@ def _first_failure(*checks: tuple[bool, str]) -> str | None:
 
 
 def _uncertified(f: _Facts) -> tuple[bool, str]:
-    return not f.match.certified, f"{f.match.id} is certified for {f.version}"
+    return not f.certified, f"{f.id} is certified for {f.version}"
 
 
 def _removable_unknown_or_true(f: _Facts) -> tuple[bool, str]:
-    return f.component.removable is not False, "the component cannot be removed"
+    return f.removable is not False, "the component cannot be removed"
 
 
 def _not_removable(f: _Facts) -> tuple[bool, str]:
-    removable = "unknown" if f.component.removable is None else "true"
-    return f.component.removable is False, f"removable is {removable}"
+    removable = "unknown" if f.removable is None else "true"
+    return f.removable is False, f"removable is {removable}"
 
 
 def _uncertified_collaborate(f: _Facts) -> str | None:
@@ -118,7 +109,7 @@ def _uncertified_collaborate(f: _Facts) -> str | None:
 
 
 def _shipped_by_redhat(f: _Facts) -> tuple[bool, str]:
-    return f.match.shipped_by == "redhat", f"{f.match.id} is shipped by {f.vendor}"
+    return f.shipped_by == "redhat", f"{f.id} is shipped by {f.vendor}"
 
 
 def _expertise(f: _Facts) -> tuple[bool, str]:
@@ -161,9 +152,7 @@ _RULES: tuple[tuple[RuleId, Route, Party, Test, str], ...] = (
         "partner-shipped",
         "partner",
         "vendor",
-        lambda f: _first_failure(
-            (f.match.shipped_by == "vendor", f"{f.match.id} is shipped by Red Hat")
-        ),
+        lambda f: _first_failure((f.shipped_by == "vendor", f"{f.id} is shipped by Red Hat")),
         "{id} is certified for {version} and shipped by {vendor}: {vendor} is the primary contact",
     ),
     (
@@ -199,7 +188,7 @@ _RULES: tuple[tuple[RuleId, Route, Party, Test, str], ...] = (
 )
 
 
-def _actions(rule: RuleId, facts: _Facts | None) -> tuple[Action, ...]:
+def _actions(rule: RuleId, facts: _Facts) -> tuple[Action, ...]:
     if rule in {"no-component", "unknown-component"}:
         return ("triage",)
     if rule == "uncertified-replace":
@@ -208,72 +197,98 @@ def _actions(rule: RuleId, facts: _Facts | None) -> tuple[Action, ...]:
         return ("collaboration_unavailable",)
     if rule == "redhat-shipped-engineering":
         return ("engage_partner_engineering",)
-    if rule == "redhat-shipped" and facts is not None and facts.expertise:
+    if rule == "redhat-shipped" and facts.expertise:
         return ("collaboration_unavailable",)
     return ()
+
+
+def _facts(ticket: EnrichedTicket, component: EnrichedComponent | None) -> _Facts:
+    match = component.catalog if component else None
+    vendor = match.vendor if match else None
+    vendor_id = match.vendor_id if match else ""
+    return _Facts(
+        catalog_version=ticket.catalog_version,
+        listed=len(ticket.components) if component is None else 0,
+        ref=component.ref if component else None,
+        suspected=bool(component and component.suspected),
+        removable=component.removable if component else None,
+        id=match.id if match else None,
+        vendor=vendor_id,
+        shipped_by=match.shipped_by if match else "",
+        certified=bool(match and match.certified),
+        tsanet=bool(vendor and vendor.tsanet_member),
+        engineering=bool(vendor and vendor.engineering_relationship),
+        version=ticket.ticket.product.version,
+        expertise=ticket.ticket.needs_vendor_expertise,
+        agreement=bool(vendor_id) and vendor_id in ticket.ticket.customer.vendor_agreements,
+    )
 
 
 def decide(ticket: EnrichedTicket) -> Verdict:
     """Apply the rule table: the first rule that matches decides."""
     component = component_in_question(ticket.components)
+    rule, route, owner, actions, trace = _evaluate(_facts(ticket, component))
+    return Verdict(rule, route, owner, actions, component, trace)
+
+
+_Outcome = tuple[RuleId, Route, Party, tuple[Action, ...], tuple[TraceStep, ...]]
+
+
+# Bounded: refs are free text, but tickets mostly name catalog components, and a support
+# queue sees the same few combinations of facts over and over.
+@lru_cache(maxsize=4096)
+def _evaluate(f: _Facts) -> _Outcome:
     trace: list[TraceStep] = []
 
-    def verdict(rule: RuleId, route: Route, owner: Party, facts: _Facts | None) -> Verdict:
-        return Verdict(rule, route, owner, _actions(rule, facts), component, tuple(trace))
+    def outcome(rule: RuleId, route: Route, owner: Party) -> _Outcome:
+        return rule, route, owner, _actions(rule, f), tuple(trace)
 
-    if component is None:
-        listed = len(ticket.components)
+    if f.ref is None:
         trace.append(
             TraceStep(
                 rule="no-component",
                 matched=True,
-                reason=f"no component is marked suspected and {listed} are listed",
+                reason=f"no component is marked suspected and {f.listed} are listed",
             )
         )
-        return verdict("no-component", "redhat", "redhat", None)
-    how = "marked suspected" if component.suspected else "the only component listed"
+        return outcome("no-component", "redhat", "redhat")
+    how = "marked suspected" if f.suspected else "the only component listed"
     trace.append(
         TraceStep(
             rule="no-component",
             matched=False,
-            reason=f"the component in question is {component.ref!r} ({how})",
+            reason=f"the component in question is {f.ref!r} ({how})",
         )
     )
-    if component.catalog is None:
+    if f.id is None:
         trace.append(
             TraceStep(
                 rule="unknown-component",
                 matched=True,
-                reason=f"{component.ref.strip()!r} is not in catalog {ticket.catalog_version}",
+                reason=f"{f.ref.strip()!r} is not in catalog {f.catalog_version}",
             )
         )
-        return verdict("unknown-component", "redhat", "redhat", None)
-    match = component.catalog
+        return outcome("unknown-component", "redhat", "redhat")
     trace.append(
         TraceStep(
             rule="unknown-component",
             matched=False,
-            reason=f"{component.ref.strip()!r} is catalog component {match.id} "
-            f"of vendor {match.vendor_id}",
+            reason=f"{f.ref.strip()!r} is catalog component {f.id} of vendor {f.vendor}",
         )
     )
-    facts = _Facts(ticket, component, match)
     for rule, route, owner, test, matched_reason in _RULES:
-        failure = test(facts)
+        failure = test(f)
         if failure is None:
-            removable = "unknown" if component.removable is None else str(component.removable)
+            removable = "unknown" if f.removable is None else str(f.removable)
             reason = matched_reason.format(
-                id=match.id,
-                version=facts.version,
-                vendor=match.vendor_id,
-                removable=removable.lower(),
+                id=f.id, version=f.version, vendor=f.vendor, removable=removable.lower()
             )
-            if rule == "redhat-shipped" and facts.expertise:
+            if rule == "redhat-shipped" and f.expertise:
                 reason += (
-                    f"; the vendor's expertise is requested but {match.vendor_id} is neither "
+                    f"; the vendor's expertise is requested but {f.vendor} is neither "
                     "a TSANet member nor an engineering partner"
                 )
             trace.append(TraceStep(rule=rule, matched=True, reason=reason))
-            return verdict(rule, route, owner, facts)
+            return outcome(rule, route, owner)
         trace.append(TraceStep(rule=rule, matched=False, reason=failure))
     raise AssertionError("redhat-shipped matches every certified component")  # pragma: no cover

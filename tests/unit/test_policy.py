@@ -10,6 +10,7 @@ import pytest
 from schemas.events import TicketEvent
 from services.enricher.catalog import parse_catalog
 from services.enricher.enrich import CatalogIndex, enrich
+from services.router import policy
 from services.router.policy import component_in_question, decide
 from tests.factories import (
     CEPH,
@@ -96,6 +97,42 @@ def test_uncertified_collaborate_needs_the_customers_agreement() -> None:
     v = verdict(event)
     assert v.rule == "uncertified-no-collaboration"
     assert "no support agreement with infinidat" in v.trace[-2].reason
+
+
+def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_seen() -> None:
+    # decide() memoises the rule table on the facts it looks at (policy._Facts).
+    first = ticket_event(components=[component(INFINIBOX, True, False)])
+    same_facts = ticket_event(
+        components=[component(INFINIBOX, True, False)],
+        severity=1,
+        summary="Something else entirely",
+        customer={**first["data"]["customer"], "account_id": "OTHER-9", "name": "Other"},
+    )
+    hits = policy._evaluate.cache_info().hits
+    a, b = verdict(first), verdict(same_facts)
+    assert policy._evaluate.cache_info().hits >= hits + 1
+    assert (a.rule, a.route, a.actions, a.trace) == (b.rule, b.route, b.actions, b.trace)
+    assert a.rule == "uncertified-collaborate"
+    # The component in the verdict is the ticket's own, not the first ticket's.
+    assert b.component is not None
+    assert b.component.catalog is not None
+    assert b.component.catalog.vendor is not None
+    assert b.component.catalog.vendor.target != a.component.catalog.vendor.target
+    # Each fact the rules read still changes the outcome once an evaluation is remembered.
+    no_agreement = ticket_event(
+        components=[component(INFINIBOX, True, False)],
+        customer={**first["data"]["customer"], "vendor_agreements": []},
+    )
+    removable = ticket_event(components=[component(INFINIBOX, True, True)])
+    other_version = ticket_event(
+        components=[component(INFINIBOX, True, False)],
+        product={"name": "Red Hat OpenStack Platform", "version": "16.2"},
+    )
+    assert verdict(no_agreement).rule == "uncertified-no-collaboration"
+    assert verdict(removable).rule == "uncertified-replace"
+    reason = verdict(other_version).trace[-1].reason
+    assert "not certified for 16.2" in reason
+    assert "17.1" not in reason
 
 
 @pytest.mark.parametrize(
