@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TypeVar
 
 import orjson
@@ -65,6 +66,12 @@ def derived_id(*parts: str) -> str:
     return uuid5(EVENT_NAMESPACE, "\n".join(parts))
 
 
+@lru_cache(maxsize=1)
+def _utc_text(time: datetime) -> str:
+    # A service stamps all of a record's outputs with one clock reading: formatted once.
+    return time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def encode(
     *,
     topic: str,
@@ -82,7 +89,7 @@ def encode(
             "id": event_id,
             "source": source,
             "type": event_type,
-            "time": time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "time": _utc_text(time),
             "subject": subject,
             "datacontenttype": "application/json",
         }
