@@ -13,6 +13,11 @@ it the same way: `python -m bench.baseline --bootstrap HOST:PORT --input T --mod
 `--record-batches` sends a batch's outputs the way the services do since issue 3: one aiokafka
 record batch per topic and partition (`send_batch`), each record keyed and on the partition
 the default partitioner picks for its key, instead of one `send` per record.
+
+`--validate` also validates every input with the contract's pydantic model (the ticket event
+for 1to1, the enriched ticket event for 1to2) before the same dict work: the least any
+consumer that checks every field against the contract pays, whatever else it does. It
+imports the schemas (the contract), still nothing of the services.
 """
 
 from __future__ import annotations
@@ -24,13 +29,17 @@ import hashlib
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+
+if TYPE_CHECKING:  # the plain baselines do not import pydantic (their RSS is reported)
+    from pydantic import BaseModel
 
 # Plain YAML, not the services' catalog models: the baseline imports nothing of the services.
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "services" / "samples" / "catalog.yaml"
@@ -110,6 +119,9 @@ def _component(component: dict[str, Any], version: str, severity: int) -> dict[s
     return {**component, "catalog": match}
 
 
+Transform = Callable[[bytes], list[tuple[str, bytes]]]
+
+
 def one_to_one(value: bytes) -> list[tuple[str, bytes]]:
     """Like the enricher: the ticket plus its catalog facts (dict look-ups), re-wrapped."""
     event = orjson.loads(value)
@@ -183,8 +195,25 @@ async def send_record_batches(
     return futures
 
 
+def validating(transform: Transform, model: type[BaseModel]) -> Transform:
+    validate = model.model_validate_json
+
+    def checked(value: bytes) -> list[tuple[str, bytes]]:
+        validate(value)
+        return transform(value)
+
+    return checked
+
+
 async def run(args: argparse.Namespace) -> None:
-    transform = one_to_one if args.mode == "1to1" else one_to_two
+    transform: Transform = one_to_one if args.mode == "1to1" else one_to_two
+    if args.validate:
+        from schemas.decision import EnrichedTicketEvent  # noqa: PLC0415 - only with --validate
+        from schemas.events import TicketEvent  # noqa: PLC0415
+
+        transform = validating(
+            transform, TicketEvent if args.mode == "1to1" else EnrichedTicketEvent
+        )
     topics = {"out": args.output, "route": args.output, "sla": args.sla_output or args.output}
     consumer = AIOKafkaConsumer(
         args.input,
@@ -250,6 +279,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("1to1", "1to2"), required=True)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--record-batches", action="store_true", help="send_batch per partition")
+    parser.add_argument("--validate", action="store_true", help="validate input with the contract")
     # aiokafka's default, as in the services; Tansu answers a fetch only when this runs out
     # unless data is already there, so it bounds the latency of every hop at low rates.
     parser.add_argument("--fetch-max-wait-ms", type=int, default=500)

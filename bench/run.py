@@ -57,6 +57,8 @@ STALL_SECONDS = 45.0
 BASELINE_1TO1 = "raw aiokafka 1 in / 1 out"
 BASELINE_1TO2 = "raw aiokafka 1 in / 2 out"
 RECORD_BATCHES = ", record batches"
+# The record-batch loop that also validates its input with the contract's pydantic model.
+VALIDATED = RECORD_BATCHES + ", contract validation"
 SERVICE_ENV = {
     # A (re)join waits about half the session timeout on Tansu: keep it short in the bench.
     "SESSION_TIMEOUT_MS": "6000",
@@ -290,6 +292,13 @@ class Topics:
         }
 
 
+def _variant(record_batches: bool, validate: bool) -> str:
+    if validate:
+        assert record_batches, "the validating baseline is the record-batch one plus validation"
+        return VALIDATED
+    return RECORD_BATCHES if record_batches else ""
+
+
 class Bench:
     def __init__(self, cfg: Config, broker: EmbeddedBroker) -> None:
         self.cfg = cfg
@@ -337,12 +346,14 @@ class Bench:
         out: Topics,
         fetch_max_wait_ms: int | None = None,
         record_batches: bool = False,
+        validate: bool = False,
     ) -> Child:
         """A raw aiokafka loop as its own process (same fetch wait as the services unless
         told otherwise)."""
         wait = fetch_max_wait_ms or services_fetch_max_wait_ms()
         args = ["--bootstrap", self.bootstrap, "--input", source, "--mode", mode]
         args += ["--record-batches"] if record_batches else []
+        args += ["--validate"] if validate else []
         args += ["--fetch-max-wait-ms", str(wait)]
         args += ["--group", f"bench-{name}"]
         if mode == "1to1":
@@ -484,7 +495,8 @@ class Bench:
             f"{time.perf_counter() - started:.1f}s; policy agrees on {agree}/{checked}"
         )
         names = []
-        prefixes = ["pre", "enr", "base11", "base11b", "base12", "base12b", "rtr", "e2e", "lat"]
+        prefixes = ["pre", "enr", "rtr", "e2e", "lat"]
+        prefixes += [f"base1{n}{tag}" for n in (1, 2) for tag in ("", "b", "bv")]
         for prefix in [*prefixes, "so", "wi", "wilat"]:
             names += self.topics(prefix).all()
         await create_topics(self.bootstrap, names)
@@ -492,13 +504,15 @@ class Bench:
             seconds = await preload(self.bootstrap, self.topics("pre").incoming, self.events)
             self.log(f"preloaded {total:,} tickets in {seconds:.1f}s")
 
-    async def baseline_1to1(self, record_batches: bool = False) -> Row:
-        tag = "b" if record_batches else ""
+    async def baseline_1to1(self, record_batches: bool = False, validate: bool = False) -> Row:
+        tag = ("b" if record_batches else "") + ("v" if validate else "")
         source, out = self.topics("pre").incoming, self.topics(f"base11{tag}")
         return await self.measure(
-            BASELINE_1TO1 + (RECORD_BATCHES if record_batches else ""),
+            BASELINE_1TO1 + _variant(record_batches, validate),
             lambda: [
-                self.baseline(f"baseline-1to1{tag}", "1to1", source, out, None, record_batches)
+                self.baseline(
+                    f"baseline-1to1{tag}", "1to1", source, out, None, record_batches, validate
+                )
             ],
             [out.enriched],
             None,
@@ -529,14 +543,16 @@ class Bench:
         self._ratios(row, BASELINE_1TO1)
         return row
 
-    async def baseline_1to2(self, record_batches: bool = False) -> Row:
-        tag = "b" if record_batches else ""
+    async def baseline_1to2(self, record_batches: bool = False, validate: bool = False) -> Row:
+        tag = ("b" if record_batches else "") + ("v" if validate else "")
         source, out = self.topics("enr").enriched, self.topics(f"base12{tag}")
         n = self.cfg.tickets
         return await self.measure(
-            BASELINE_1TO2 + (RECORD_BATCHES if record_batches else ""),
+            BASELINE_1TO2 + _variant(record_batches, validate),
             lambda: [
-                self.baseline(f"baseline-1to2{tag}", "1to2", source, out, None, record_batches)
+                self.baseline(
+                    f"baseline-1to2{tag}", "1to2", source, out, None, record_batches, validate
+                )
             ],
             [out.name("queue.redhat"), out.sla],
             None,
@@ -573,6 +589,9 @@ class Bench:
         batched = self.results.by_name(baseline + RECORD_BATCHES)
         if batched and batched.rate:
             row.notes.append(f"{row.rate / batched.rate:.2f}x of the record-batch baseline")
+        validated = self.results.by_name(baseline + VALIDATED)
+        if validated and validated.rate:
+            row.notes.append(f"{row.rate / validated.rate:.2f}x of the validating one")
 
     async def scaleout(self) -> Row:
         out, n = self.topics("so"), self.cfg.tickets
@@ -902,6 +921,7 @@ class Bench:
         if "baseline" in phases:
             await self.baseline_1to1()
             await self.baseline_1to1(record_batches=True)
+            await self.baseline_1to1(record_batches=True, validate=True)
         if "enricher" in phases or needs_enriched:
             await self.enricher()
         if not self.enriched_ready and needs_enriched:
@@ -909,6 +929,7 @@ class Bench:
         if "baseline" in phases:
             await self.baseline_1to2()
             await self.baseline_1to2(record_batches=True)
+            await self.baseline_1to2(record_batches=True, validate=True)
         if "router" in phases:
             await self.router()
         if "e2e" in phases:
