@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from schemas.catalog import REDHAT
 from schemas.decision import (
@@ -51,10 +52,10 @@ def component_in_question(components: Sequence[EnrichedComponent]) -> EnrichedCo
     return components[0] if len(components) == 1 else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Facts:
+class _Facts(NamedTuple):
     """Everything the rule table looks at, and nothing else: the outcome is a function of
-    these values alone, which is what lets `decide` memoise it (tickets repeat them)."""
+    these values alone, which is what lets `decide` memoise it (tickets repeat them). A named
+    tuple: built and hashed per ticket, it must be cheap."""
 
     catalog_version: str
     listed: int
@@ -203,6 +204,7 @@ def _actions(rule: RuleId, facts: _Facts) -> tuple[Action, ...]:
 
 
 def _facts(ticket: EnrichedTicket, component: EnrichedComponent | None) -> _Facts:
+    inner = ticket.ticket
     match = component.catalog if component else None
     vendor = match.vendor if match else None
     vendor_id = match.vendor_id if match else ""
@@ -210,17 +212,17 @@ def _facts(ticket: EnrichedTicket, component: EnrichedComponent | None) -> _Fact
         catalog_version=ticket.catalog_version,
         listed=len(ticket.components) if component is None else 0,
         ref=component.ref if component else None,
-        suspected=bool(component and component.suspected),
+        suspected=component.suspected if component else False,
         removable=component.removable if component else None,
         id=match.id if match else None,
         vendor=vendor_id,
         shipped_by=match.shipped_by if match else "",
-        certified=bool(match and match.certified),
+        certified=match.certified if match else False,
         tsanet=bool(vendor and vendor.tsanet_member),
         engineering=bool(vendor and vendor.engineering_relationship),
-        version=ticket.ticket.product.version,
-        expertise=ticket.ticket.needs_vendor_expertise,
-        agreement=bool(vendor_id) and vendor_id in ticket.ticket.customer.vendor_agreements,
+        version=inner.product.version,
+        expertise=inner.needs_vendor_expertise,
+        agreement=bool(vendor_id) and vendor_id in inner.customer.vendor_agreements,
     )
 
 
