@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration bench schemas clean tools
+.PHONY: install run test lint unit integration bench instructions schemas clean tools
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ integration: install
 ## bench: throughput and latency on the embedded broker, against raw aiokafka baselines
 bench: install
 	$(BIN)/python -m bench
+
+## instructions: each service's in-process cost per ticket in instructions (valgrind), stable run to run
+instructions: install
+	$(BIN)/python -m bench.instructions
 
 ## schemas: regenerate schemas/jsonschema/ and schemas/asyncapi.yaml
 schemas: install

@@ -73,7 +73,7 @@ class RouterProcessor:
             decision_id=decision.decision_id,
             response_due_at=decision.response_due_at.isoformat(),
         )
-        now = self._clock()
+        now = events.timestamp(self._clock())
         outputs = [
             events.encode(
                 topic=routing.topic,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TypeVar
 
 import orjson
@@ -66,10 +65,9 @@ def derived_id(*parts: str) -> str:
     return uuid5(EVENT_NAMESPACE, "\n".join(parts))
 
 
-@lru_cache(maxsize=1)
-def _utc_text(time: datetime) -> str:
-    # A service stamps all of a record's outputs with one clock reading: formatted once.
-    return time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def timestamp(moment: datetime) -> str:
+    """An event's `time`: RFC 3339 in UTC. Formatted once per record, shared by its outputs."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def encode(
@@ -78,7 +76,7 @@ def encode(
     event_id: str,
     source: str,
     event_type: str,
-    time: datetime,
+    time: str,
     subject: str,
     data: BaseModel,
 ) -> Outgoing:
@@ -89,7 +87,7 @@ def encode(
             "id": event_id,
             "source": source,
             "type": event_type,
-            "time": _utc_text(time),
+            "time": time,
             "subject": subject,
             "datacontenttype": "application/json",
         }

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from schemas.decision import Owner, SlaAssigned
 from schemas.events import TicketEvent
-from services.runtime.events import encode, parse
+from services.runtime.events import encode, parse, timestamp
 from services.runtime.pipeline import Rejected
 from tests.factories import ticket_event
 
@@ -130,7 +130,8 @@ def test_encoded_event_is_structured_cloudevent() -> None:
         event_id="e1",
         source="/s",
         event_type="support.sla.assigned",
-        time=datetime(2026, 11, 24, 13, 0, 5, tzinfo=UTC),
+        # Given at +01:00: the event's time is in UTC.
+        time=timestamp(datetime(2026, 11, 24, 14, 0, 5, tzinfo=timezone(timedelta(hours=1)))),
         subject="T-1",
         data=sla,
     )

@@ -1,0 +1,132 @@
+"""Instructions per ticket of each service's own work, in process (no Kafka), counted by
+valgrind's callgrind.
+
+Wall-clock timings on a shared VM drift by a quarter between runs, which hides a change of a
+few percent. An instruction count does not drift: the same code on the same tickets gives the
+same count whatever else the machine is doing, so it tells whether a change made the services
+cheaper, and by how much. It is not a time: cache misses and the broker are not in it.
+
+How: each service's processor runs on the same generated tickets as `make bench` (parsed,
+processed and serialised exactly as in the service, log lines written to /dev/null), once
+with every cache warmed; then counting is switched on (`callgrind_control -i on`) and the
+tickets go through fresh processors `rounds` times. The count of a run with no rounds is
+subtracted, so start-up and shutdown cancel out.
+
+    python -m bench.instructions [--tickets 400]        (needs valgrind; `make instructions`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+SERVICES = ("enricher", "router")
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def _child(service: str, tickets: int, rounds: int) -> None:
+    """Runs inside valgrind: prepare, warm up, then count `rounds` passes over the tickets."""
+    os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")  # never contacted
+    from bench.generate import TicketGenerator  # noqa: PLC0415 - after the environment is set
+    from services.enricher.app import EnricherProcessor  # noqa: PLC0415
+    from services.enricher.catalog import load_catalog  # noqa: PLC0415
+    from services.enricher.enrich import CatalogIndex  # noqa: PLC0415
+    from services.router.app import RouterProcessor  # noqa: PLC0415
+    from services.runtime.logs import configure_logging, held  # noqa: PLC0415
+    from services.runtime.settings import (  # noqa: PLC0415
+        EnricherSettings,
+        RouterSettings,
+        load_settings,
+    )
+
+    enricher_settings = load_settings(EnricherSettings)
+    router_settings = load_settings(RouterSettings)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # the services' log lines are rendered and written, to nowhere
+    configure_logging(router_settings.log_level, router_settings.log_format)
+    index = CatalogIndex.build(load_catalog(enricher_settings.catalog_path))
+    incoming = [
+        _Record("tickets.incoming", 0, i, 0, e.key, e.value, [])
+        for i, e in enumerate(TicketGenerator().events(tickets))
+    ]
+    enricher = EnricherProcessor(index, enricher_settings)
+    enriched = [
+        _Record("tickets.enriched", 0, r.offset, 0, out.key, out.value, [])
+        for r in incoming
+        for out in enricher.process(r)
+    ]
+    make = (
+        (lambda: EnricherProcessor(index, enricher_settings))
+        if service == "enricher"
+        else (lambda: RouterProcessor(router_settings))
+    )
+    records = incoming if service == "enricher" else enriched
+    # Built before counting starts: the router's memory is 12 MB of arrays zeroed at start.
+    processors = [make() for _ in range(rounds + 1)]
+    warm = processors.pop()
+    with held():
+        for record in records:
+            warm.process(record)
+    subprocess.run(
+        ["callgrind_control", "-i", "on", str(os.getpid())],
+        check=True,
+        capture_output=True,
+    )
+    for processor in processors:
+        with held():
+            for record in records:
+                processor.process(record)
+        processor.batch_done()
+
+
+def _count(service: str, tickets: int, rounds: int) -> int:
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
+    argv += [sys.executable, "-m", "bench.instructions", "--child", service]
+    argv += ["--tickets", str(tickets), "--rounds", str(rounds)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"callgrind run failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_ticket(service: str, tickets: int, rounds: int = 2) -> float:
+    """Instructions per ticket of `service`'s processor (see the module docstring)."""
+    return (_count(service, tickets, rounds) - _count(service, tickets, 0)) / (rounds * tickets)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tickets", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--service", choices=SERVICES, action="append")
+    parser.add_argument("--child", choices=SERVICES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.tickets, args.rounds)
+        return
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind is needed: apt-get install valgrind")
+    for service in args.service or SERVICES:
+        count = per_ticket(service, args.tickets, args.rounds)
+        print(f"{service}: {count:,.0f} instructions per ticket ({args.tickets} tickets)")
+
+
+if __name__ == "__main__":
+    main()
