@@ -236,6 +236,13 @@ def decide(ticket: EnrichedTicket) -> Verdict:
 _Outcome = tuple[RuleId, Route, Party, tuple[Action, ...], tuple[TraceStep, ...]]
 
 
+# Shared between remembered outcomes: many steps read the same for different facts, and a
+# step is a model of a few hundred bytes (the memo below holds thousands of traces).
+@lru_cache(maxsize=16_384)
+def _step(rule: RuleId, *, matched: bool, reason: str) -> TraceStep:
+    return TraceStep(rule=rule, matched=matched, reason=reason)
+
+
 # Bounded: refs are free text, but tickets mostly name catalog components, and a support
 # queue sees the same few combinations of facts over and over.
 @lru_cache(maxsize=4096)
@@ -247,8 +254,8 @@ def _evaluate(f: _Facts) -> _Outcome:
 
     if f.ref is None:
         trace.append(
-            TraceStep(
-                rule="no-component",
+            _step(
+                "no-component",
                 matched=True,
                 reason=f"no component is marked suspected and {f.listed} are listed",
             )
@@ -256,24 +263,24 @@ def _evaluate(f: _Facts) -> _Outcome:
         return outcome("no-component", "redhat", "redhat")
     how = "marked suspected" if f.suspected else "the only component listed"
     trace.append(
-        TraceStep(
-            rule="no-component",
+        _step(
+            "no-component",
             matched=False,
             reason=f"the component in question is {f.ref!r} ({how})",
         )
     )
     if f.id is None:
         trace.append(
-            TraceStep(
-                rule="unknown-component",
+            _step(
+                "unknown-component",
                 matched=True,
                 reason=f"{f.ref.strip()!r} is not in catalog {f.catalog_version}",
             )
         )
         return outcome("unknown-component", "redhat", "redhat")
     trace.append(
-        TraceStep(
-            rule="unknown-component",
+        _step(
+            "unknown-component",
             matched=False,
             reason=f"{f.ref.strip()!r} is catalog component {f.id} of vendor {f.vendor}",
         )
@@ -290,7 +297,7 @@ def _evaluate(f: _Facts) -> _Outcome:
                     f"; the vendor's expertise is requested but {f.vendor} is neither "
                     "a TSANet member nor an engineering partner"
                 )
-            trace.append(TraceStep(rule=rule, matched=True, reason=reason))
+            trace.append(_step(rule, matched=True, reason=reason))
             return outcome(rule, route, owner)
-        trace.append(TraceStep(rule=rule, matched=False, reason=failure))
+        trace.append(_step(rule, matched=False, reason=failure))
     raise AssertionError("redhat-shipped matches every certified component")  # pragma: no cover
