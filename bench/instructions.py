@@ -6,13 +6,15 @@ few percent. An instruction count does not drift: the same code on the same tick
 same count whatever else the machine is doing, so it tells whether a change made the services
 cheaper, and by how much. It is not a time: cache misses and the broker are not in it.
 
-How: each service's processor runs on the same generated tickets as `make bench` (parsed,
-processed and serialised exactly as in the service, log lines written to /dev/null), once
-with every cache warmed; then counting is switched on (`callgrind_control -i on`) and the
-tickets go through fresh processors `rounds` times. The count of a run with no rounds is
-subtracted, so start-up and shutdown cancel out.
+How: tickets from the same generator as `make bench` go through each service's processor
+(parsed, processed and serialised exactly as in the service, log lines written to /dev/null).
+`warm` of them first, uncounted, so that the services' caches and memos are in the state a
+busy service keeps them in; then counting is switched on (`callgrind_control -i on`) and
+`tickets` others (the next ones of the same stream, never seen before) go through fresh
+processors `rounds` times. The count of a run with no rounds is subtracted, so start-up and
+shutdown cancel out.
 
-    python -m bench.instructions [--tickets 400]        (needs valgrind; `make instructions`)
+    python -m bench.instructions [--tickets 400] [--warm 5000]   (needs valgrind)
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class _Record:
     headers: list[tuple[str, bytes]]
 
 
-def _child(service: str, tickets: int, rounds: int) -> None:
+def _child(service: str, tickets: int, warm: int, rounds: int) -> None:
     """Runs inside valgrind: prepare, warm up, then count `rounds` passes over the tickets."""
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")  # never contacted
     from bench.generate import TicketGenerator  # noqa: PLC0415 - after the environment is set
@@ -63,7 +65,7 @@ def _child(service: str, tickets: int, rounds: int) -> None:
     index = CatalogIndex.build(load_catalog(enricher_settings.catalog_path))
     incoming = [
         _Record("tickets.incoming", 0, i, 0, e.key, e.value, [])
-        for i, e in enumerate(TicketGenerator().events(tickets))
+        for i, e in enumerate(TicketGenerator().events(warm + tickets))
     ]
     enricher = EnricherProcessor(index, enricher_settings)
     enriched = [
@@ -79,10 +81,11 @@ def _child(service: str, tickets: int, rounds: int) -> None:
     records = incoming if service == "enricher" else enriched
     # Built before counting starts: the router's memory is 12 MB of arrays zeroed at start.
     processors = [make() for _ in range(rounds + 1)]
-    warm = processors.pop()
+    warmed = processors.pop()
     with held():
-        for record in records:
-            warm.process(record)
+        for record in records[:warm]:
+            warmed.process(record)
+    records = records[warm:]
     subprocess.run(
         ["callgrind_control", "-i", "on", str(os.getpid())],
         check=True,
@@ -95,10 +98,10 @@ def _child(service: str, tickets: int, rounds: int) -> None:
         processor.batch_done()
 
 
-def _count(service: str, tickets: int, rounds: int) -> int:
+def _count(service: str, tickets: int, warm: int, rounds: int) -> int:
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
     argv += [sys.executable, "-m", "bench.instructions", "--child", service]
-    argv += ["--tickets", str(tickets), "--rounds", str(rounds)]
+    argv += ["--tickets", str(tickets), "--warm", str(warm), "--rounds", str(rounds)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
@@ -106,25 +109,27 @@ def _count(service: str, tickets: int, rounds: int) -> int:
     return int(found.group(1))
 
 
-def per_ticket(service: str, tickets: int, rounds: int = 2) -> float:
+def per_ticket(service: str, tickets: int, warm: int, rounds: int = 1) -> float:
     """Instructions per ticket of `service`'s processor (see the module docstring)."""
-    return (_count(service, tickets, rounds) - _count(service, tickets, 0)) / (rounds * tickets)
+    counted = _count(service, tickets, warm, rounds) - _count(service, tickets, warm, 0)
+    return counted / (rounds * tickets)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tickets", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--warm", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--service", choices=SERVICES, action="append")
     parser.add_argument("--child", choices=SERVICES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.tickets, args.rounds)
+        _child(args.child, args.tickets, args.warm, args.rounds)
         return
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is needed: apt-get install valgrind")
     for service in args.service or SERVICES:
-        count = per_ticket(service, args.tickets, args.rounds)
+        count = per_ticket(service, args.tickets, args.warm, args.rounds)
         print(f"{service}: {count:,.0f} instructions per ticket ({args.tickets} tickets)")
 
 
