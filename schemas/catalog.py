@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Literal, Self, cast
 
 from pydantic import (
@@ -146,7 +146,7 @@ class BusinessHours(_Model):
             raise ValueError(f"end {self.end} must be after start {self.start}")
         return self
 
-    @property
+    @cached_property  # frozen: worked out once per object (the router keeps a few)
     def length(self) -> timedelta:
         return timedelta(
             hours=self.end.hour - self.start.hour,

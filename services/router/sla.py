@@ -39,8 +39,6 @@ class BusinessCalendar:
     timezone: ZoneInfo
     hours: BusinessHours
     country: str
-    day_length: timedelta
-    """One business day: a whole opening (9 hours in the US, 8 elsewhere), not 24 hours."""
 
     def is_business_day(self, day: date) -> bool:
         """`day` is the customer's local date: holidays are local, not UTC, dates."""
@@ -72,7 +70,8 @@ def _opening(zone: ZoneInfo, start: time, end: time, day: date) -> tuple[datetim
 def calendar_for(country: str, timezone: str, hours: BusinessHours) -> BusinessCalendar:
     """Cached: ZoneInfo keeps only a few zones strongly, and reloading one from disk per ticket
     was the router's largest cost. Keyed on the hours' values: each enriched ticket brings its
-    own BusinessHours object, and hashing a model costs more than the rest of the look-up."""
+    own BusinessHours object, and hashing a model costs more than the rest of the look-up;
+    the calendar keeps one, whose length is then worked out once."""
     return _calendar(country, timezone, hours.start, hours.end)
 
 
@@ -80,7 +79,7 @@ def calendar_for(country: str, timezone: str, hours: BusinessHours) -> BusinessC
 def _calendar(country: str, timezone: str, start: time, end: time) -> BusinessCalendar:
     _public_holidays(country)
     hours = BusinessHours(start=start, end=end)
-    return BusinessCalendar(ZoneInfo(timezone), hours, country, hours.length)
+    return BusinessCalendar(ZoneInfo(timezone), hours, country)
 
 
 def _aware_utc(moment: datetime, name: str) -> datetime:
@@ -91,7 +90,7 @@ def _aware_utc(moment: datetime, name: str) -> datetime:
 
 def business_length(target: SlaTarget, calendar: BusinessCalendar) -> timedelta:
     """A business day is one whole opening (9 hours in the US, 8 elsewhere), not 24 hours."""
-    return target.within.days * calendar.day_length + target.within.time
+    return target.within.days * calendar.hours.length + target.within.time
 
 
 def due_at(start: datetime, target: SlaTarget, calendar: BusinessCalendar) -> datetime:
