@@ -25,21 +25,26 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.runtime.pipeline import Processor
 
 SERVICES = ("enricher", "router")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
+@dataclass(slots=True)
+class _Record:  # services.runtime.pipeline.Record
     topic: str
     partition: int
     offset: int
     timestamp: int
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]]
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
 
 
 def _child(service: str, tickets: int, warm: int, rounds: int) -> None:
@@ -67,20 +72,19 @@ def _child(service: str, tickets: int, warm: int, rounds: int) -> None:
         _Record("tickets.incoming", 0, i, 0, e.key, e.value, [])
         for i, e in enumerate(TicketGenerator().events(warm + tickets))
     ]
-    enricher = EnricherProcessor(index, enricher_settings)
-    enriched = [
-        _Record("tickets.enriched", 0, r.offset, 0, out.key, out.value, [])
-        for r in incoming
-        for out in enricher.process(r)
-    ]
-    make = (
-        (lambda: EnricherProcessor(index, enricher_settings))
-        if service == "enricher"
-        else (lambda: RouterProcessor(router_settings))
-    )
-    records = incoming if service == "enricher" else enriched
     # Built before counting starts: the router's memory is 12 MB of arrays zeroed at start.
-    processors = [make() for _ in range(rounds + 1)]
+    processors: list[Processor]
+    if service == "enricher":
+        records = incoming
+        processors = [EnricherProcessor(index, enricher_settings) for _ in range(rounds + 1)]
+    else:  # the router's input is the enricher's output (the router has no catalog memo)
+        enricher = EnricherProcessor(index, enricher_settings)
+        records = [
+            _Record("tickets.enriched", 0, r.offset, 0, out.key, out.value, [])
+            for r in incoming
+            for out in enricher.process(r)
+        ]
+        processors = [RouterProcessor(router_settings) for _ in range(rounds + 1)]
     warmed = processors.pop()
     with held():
         for record in records[:warm]:
