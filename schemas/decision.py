@@ -3,6 +3,7 @@ ticket, the TSANet collaboration request and the SLA assignment (contract sectio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -101,19 +102,27 @@ class EnrichedTicket(_Model):
 
 # --- the decision ---------------------------------------------------------------------------
 
+# The decision and the outputs are built by the router and only ever serialised: plain frozen
+# dataclasses, which orjson writes natively at a fraction of a validated model's cost to build
+# and serialise (issue 3). pydantic still validates them when a consumer parses an output
+# event, and generates their JSON Schemas; a test checks orjson's bytes equal pydantic's.
 
-class TraceStep(_Model):
+
+@dataclass(frozen=True, kw_only=True)
+class TraceStep:
     rule: RuleId
     matched: bool
     reason: str
 
 
-class Owner(_Model):
+@dataclass(frozen=True, kw_only=True)
+class Owner:
     party: Party
     vendor_id: str | None
 
 
-class DecisionComponent(_Model):
+@dataclass(frozen=True, kw_only=True)
+class DecisionComponent:
     ref: str
     id: str | None = None
     vendor_id: str | None = None
@@ -121,13 +130,15 @@ class DecisionComponent(_Model):
     certification: Certification
 
 
-class Collaborator(_Model):
+@dataclass(frozen=True, kw_only=True)
+class Collaborator:
     vendor_id: str
     clock: Clock
     respond_by: datetime
 
 
-class Decision(_Model):
+@dataclass(frozen=True, kw_only=True)
+class Decision:
     decision_id: str
     ticket_id: str
     revision: int
@@ -136,44 +147,49 @@ class Decision(_Model):
     rule: RuleId
     owner: Owner
     component: DecisionComponent | None
-    actions: list[Action]
+    actions: tuple[Action, ...]
     catalog_version: str
     clock: Clock
     clock_start: datetime
     response_due_at: datetime
-    collaborators: list[Collaborator]
-    trace: list[TraceStep]
+    collaborators: tuple[Collaborator, ...]
+    trace: tuple[TraceStep, ...]
 
 
 # --- the outputs ----------------------------------------------------------------------------
 
 
-class RoutedTicket(_Model):
+@dataclass(frozen=True, kw_only=True)
+class RoutedTicket:
     """`queue.redhat`: the whole ticket and its decision."""
 
     ticket: Ticket
     decision: Decision
 
 
-class PartnerRoutedTicket(_Model):
+@dataclass(frozen=True, kw_only=True)
+class PartnerRoutedTicket:
     """`queue.partner.<vendor_id>`: the ticket without what a partner must not learn."""
 
     ticket: PartnerTicket
     decision: Decision
 
 
-class CustomerRef(_Model):
+@dataclass(frozen=True, kw_only=True)
+class CustomerRef:
     account_id: str
     name: str
 
 
-class SubmitterContact(_Model):
+@dataclass(frozen=True, kw_only=True)
+class SubmitterContact:
     name: str
     email: str
     phone: str | None = None
 
 
-class CollaborationRequest(_Model):
+@dataclass(frozen=True, kw_only=True)
+class CollaborationRequest:
     """Mirrors a TSANet Connect collaboration request."""
 
     submitter_case_number: str
@@ -187,14 +203,16 @@ class CollaborationRequest(_Model):
     submitter_contact: SubmitterContact
 
 
-class CollaborationRequested(_Model):
+@dataclass(frozen=True, kw_only=True)
+class CollaborationRequested:
     """`collab.tsanet`."""
 
     collaboration: CollaborationRequest
     decision: Decision
 
 
-class SlaAssigned(_Model):
+@dataclass(frozen=True, kw_only=True)
+class SlaAssigned:
     """`sla.ownership`: who owns the first response, and by when."""
 
     ticket_id: str
@@ -206,7 +224,7 @@ class SlaAssigned(_Model):
     clock_start: datetime
     response_due_at: datetime
     basis: str
-    collaborators: list[Collaborator]
+    collaborators: tuple[Collaborator, ...]
 
 
 class EnrichedTicketEvent(CloudEvent[EnrichedTicket]):

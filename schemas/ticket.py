@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Literal
@@ -432,7 +433,12 @@ class Ticket(_Model):
     contact: Contact | None = None
 
 
-class PartnerCustomer(_Model):
+# What the router publishes to a partner: built from a validated Ticket, only serialised
+# (plain dataclasses, like the decision: see schemas/decision.py).
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartnerCustomer:
     """The customer as a partner sees it: no other vendors, no Red Hat contract."""
 
     account_id: str
@@ -441,7 +447,8 @@ class PartnerCustomer(_Model):
     timezone: str
 
 
-class PartnerTicket(_Model):
+@dataclass(frozen=True, kw_only=True)
+class PartnerTicket:
     """The ticket as published on a partner's topic (contract section 6)."""
 
     ticket_id: str

@@ -17,6 +17,7 @@ from services import deadletter
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex, certification, enrich
 from services.router.outputs import Routing, Topics, route
+from services.runtime.events import to_json
 from services.runtime.pipeline import Rejected
 from services.runtime.settings import SAMPLE_CATALOG, RouterSettings
 
@@ -41,6 +42,11 @@ def _events(raw: Any) -> list[dict[str, Any]]:
         else:
             events.append(item)
     return events
+
+
+def _as_json(value: object) -> Any:
+    """What the services would publish of `value`, as plain JSON values."""
+    return json.loads(to_json(value))
 
 
 def _parse(event: dict[str, Any]) -> TicketEvent:
@@ -142,12 +148,12 @@ def explain(args: argparse.Namespace) -> int:
             results.append(
                 {
                     "enriched": enriched.model_dump(mode="json"),
-                    "decision": routing.decision.model_dump(mode="json"),
-                    "sla": routing.sla.model_dump(mode="json"),
+                    "decision": _as_json(routing.decision),
+                    "sla": _as_json(routing.sla),
                     "message": {
                         "topic": routing.topic,
                         "type": routing.event_type,
-                        "data": routing.payload.model_dump(mode="json"),
+                        "data": _as_json(routing.payload),
                     },
                 }
             )

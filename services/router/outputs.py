@@ -8,8 +8,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
-
 from schemas.decision import (
     CollaborationRequest,
     CollaborationRequested,
@@ -45,6 +43,9 @@ class Topics:
     sla: str
 
 
+Payload = RoutedTicket | PartnerRoutedTicket | CollaborationRequested
+
+
 @dataclass(frozen=True, slots=True)
 class Routing:
     """Everything one routed ticket produces."""
@@ -52,7 +53,7 @@ class Routing:
     decision: Decision
     topic: str
     event_type: str
-    payload: BaseModel
+    payload: Payload
     sla: SlaAssigned
 
 
@@ -134,15 +135,15 @@ def route(enriched: EnrichedTicket, topics: Topics, submitter: SubmitterContact)
         target, basis = enriched.redhat_target, enriched.redhat_basis
         owner = Owner(party="redhat", vendor_id=None)
 
-    collaborators: list[Collaborator] = []
+    collaborators: tuple[Collaborator, ...] = ()
     if verdict.route == "tsanet":
         assert vendor is not None  # TSANet rules need a vendor that is a member
-        collaborators.append(
+        collaborators = (
             Collaborator(
                 vendor_id=vendor.id,
                 clock=vendor.target.clock,
                 respond_by=due_at(start, vendor.target, calendar),
-            )
+            ),
         )
 
     topic = _topic(verdict, topics)
@@ -155,16 +156,16 @@ def route(enriched: EnrichedTicket, topics: Topics, submitter: SubmitterContact)
         rule=verdict.rule,
         owner=owner,
         component=_decision_component(verdict.component),
-        actions=list(verdict.actions),
+        actions=verdict.actions,
         catalog_version=enriched.catalog_version,
         clock=target.clock,
         clock_start=start,
         response_due_at=due_at(start, target, calendar),
         collaborators=collaborators,
-        trace=list(verdict.trace),
+        trace=verdict.trace,
     )
 
-    payload: BaseModel
+    payload: Payload
     event_type = TICKET_ROUTED
     if verdict.route == "partner":
         payload = PartnerRoutedTicket(ticket=partner_view(ticket), decision=decision)

@@ -70,6 +70,20 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _pydantic_json(value: object) -> orjson.Fragment:
+    """orjson's fallback: a pydantic model (the validated ticket inside an output, or the
+    enriched ticket) is written by pydantic itself, as its JSON Schema describes it."""
+    if isinstance(value, BaseModel):
+        return orjson.Fragment(value.__pydantic_serializer__.to_json(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(value: object) -> bytes:
+    """JSON as the services publish it: dataclasses natively (orjson), pydantic models by
+    pydantic; times in UTC end in `Z`, as pydantic writes them."""
+    return orjson.dumps(value, default=_pydantic_json, option=orjson.OPT_UTC_Z)
+
+
 def encode(
     *,
     topic: str,
@@ -78,10 +92,10 @@ def encode(
     event_type: str,
     time: str,
     subject: str,
-    data: BaseModel,
+    data: object,
 ) -> Outgoing:
     """One CloudEvent in structured JSON mode, keyed by the ticket id (its subject)."""
-    head = orjson.dumps(
+    value = to_json(
         {
             "specversion": "1.0",
             "id": event_id,
@@ -90,7 +104,7 @@ def encode(
             "time": time,
             "subject": subject,
             "datacontenttype": "application/json",
+            "data": data,
         }
     )
-    value = head[:-1] + b',"data":' + data.__pydantic_serializer__.to_json(data) + b"}"
     return Outgoing(topic=topic, key=subject.encode(), value=value, headers=HEADERS)

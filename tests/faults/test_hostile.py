@@ -250,7 +250,7 @@ def test_every_rule_partner_payload_is_minimal(
         assert decision.rule == "uncertified-no-collaboration"
     else:
         assert decision.rule == rule
-    raw = routing.payload.__pydantic_serializer__.to_json(routing.payload)
+    raw = events.to_json(routing.payload)
     wrapped = b'{"data":' + raw + b"}"
     if decision.route == "partner":
         assert_partner_safe(wrapped, event, secrets, str(decision.owner.vendor_id))
@@ -258,7 +258,7 @@ def test_every_rule_partner_payload_is_minimal(
         assert not routing.topic.startswith("queue.partner.")
     # No route, partner or not, ever carries the customer's secret agreement ids in the
     # decision, and TSANet requests carry only the customer's id and name.
-    assert not any(s in decision.model_dump_json() for s in secrets)
+    assert not any(s.encode() in events.to_json(decision) for s in secrets)
     if decision.route == "tsanet":
         collaboration = json.loads(raw)["collaboration"]
         assert set(collaboration["customer"]) == {"account_id", "name"}

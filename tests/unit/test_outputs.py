@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from schemas.decision import SubmitterContact
 from schemas.events import TicketEvent
 from services.cli import main as cli
 from services.enricher.enrich import enrich
 from services.router.outputs import Topics, decision_id, partner_view, route
+from services.runtime.events import to_json
 from tests.factories import PURE, component, sample_events, sample_index, ticket_event
 
 TOPICS = Topics("queue.redhat", "queue.partner.", "collab.tsanet", "sla.ownership")
@@ -70,7 +75,7 @@ def test_decision_id_is_deterministic() -> None:
 
 def test_partner_view_drops_agreements_and_support_level() -> None:
     ticket = TicketEvent.model_validate_json(json.dumps(ticket_event())).data
-    view = partner_view(ticket).model_dump()
+    view = json.loads(to_json(partner_view(ticket)))
     assert "vendor_agreements" not in view["customer"]
     assert "support_level" not in view["customer"]
     assert view["customer"]["account_id"] == ticket.customer.account_id
@@ -103,3 +108,46 @@ def test_explain_reports_invalid_input(tmp_path, capsys) -> None:  # type: ignor
     assert cli(["explain", str(path)]) == 2
     assert "data.severity" in capsys.readouterr().err
     assert cli(["explain", str(tmp_path / "missing.json")]) == 2
+
+
+def pydantic_json(value: object) -> bytes:
+    """The reference: pydantic's own serialisation of the output's type (its JSON Schema's)."""
+    return TypeAdapter(type(value)).dump_json(value)
+
+
+def published(event: dict) -> list[object]:  # type: ignore[type-arg]
+    r = routed(event)
+    return [r.payload, r.sla, r.decision]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("event", sample_events(), ids=lambda e: e["id"][:8])
+def test_outputs_are_written_as_pydantic_writes_them(event: dict) -> None:  # type: ignore[type-arg]
+    for value in published(event):
+        assert to_json(value) == pydantic_json(value)
+        assert TypeAdapter(type(value)).validate_json(to_json(value)) == value
+
+
+@given(
+    description=st.text(max_size=80),
+    summary=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40),
+    offset_minutes=st.integers(-14 * 60, 14 * 60),
+    microsecond=st.integers(0, 999_999),
+    sample=st.sampled_from([e for e in sample_events() if e["data"]["components"]]),
+)
+@settings(max_examples=150, deadline=None)
+def test_outputs_written_as_pydantic_for_any_text_and_time(
+    description: str,
+    summary: str,
+    offset_minutes: int,
+    microsecond: int,
+    sample: dict,  # type: ignore[type-arg]
+) -> None:
+    """Escaping (control characters, non-ASCII, U+2028), offsets and fractions of a second
+    come out byte for byte as pydantic writes them, on every route."""
+    opened = datetime(
+        2026, 11, 20, 9, 30, 5, microsecond, timezone(timedelta(minutes=offset_minutes))
+    )
+    event = {**sample, "data": {**sample["data"], "description": description, "summary": summary}}
+    event["data"]["opened_at"] = opened.isoformat()
+    for value in published(event):
+        assert to_json(value) == pydantic_json(value)
