@@ -23,8 +23,6 @@ from services.runtime.metrics import (
 from services.runtime.pipeline import Outgoing, Record
 from services.runtime.settings import RouterSettings
 
-log = structlog.get_logger()
-
 
 class RouterProcessor:
     def __init__(
@@ -42,6 +40,9 @@ class RouterProcessor:
         )
         self._clock = clock
         self.memory = RoutingMemory(s.duplicate_window, s.revision_memory)
+        # Bound once, after logging is configured: the module-level lazy proxy re-resolves
+        # itself on every call, a few µs a ticket on the decision log line.
+        self._log = structlog.get_logger().bind()
         self._routed: Counter[tuple[str, str, str | None]] = Counter()
         self._dropped: Counter[str] = Counter()
 
@@ -51,7 +52,7 @@ class RouterProcessor:
         verdict = self.memory.judge(event_id, ticket.ticket_id, ticket.revision)
         if verdict != "new":
             self._dropped[verdict] += 1
-            log.info(
+            self._log.info(
                 f"{verdict}_dropped",
                 ticket_id=ticket.ticket_id,
                 event_id=event_id,
@@ -62,7 +63,7 @@ class RouterProcessor:
         decision = routing.decision
         vendor = decision.owner.vendor_id if decision.route == "partner" else None
         self._routed[(decision.route, decision.rule, vendor)] += 1
-        log.info(
+        self._log.info(
             "ticket_routed",
             ticket_id=ticket.ticket_id,
             event_id=event_id,

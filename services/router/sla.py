@@ -83,6 +83,8 @@ def _calendar(country: str, timezone: str, start: time, end: time) -> BusinessCa
 
 
 def _aware_utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is UTC:  # the router's clock starts are already in UTC
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} {moment.isoformat()} has no UTC offset; SLA times must be aware")
     return moment.astimezone(UTC)
