@@ -434,10 +434,10 @@ class Ticket(_Model):
 
 
 # What the router publishes to a partner: built from a validated Ticket, only serialised
-# (plain dataclasses, like the decision: see schemas/decision.py).
+# (plain dataclasses, like the decision; see schemas/decision.py for why).
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class PartnerCustomer:
     """The customer as a partner sees it: no other vendors, no Red Hat contract."""
 
@@ -447,7 +447,7 @@ class PartnerCustomer:
     timezone: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class PartnerTicket:
     """The ticket as published on a partner's topic (contract section 6)."""
 

@@ -46,7 +46,7 @@ class Topics:
 Payload = RoutedTicket | PartnerRoutedTicket | CollaborationRequested
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per ticket, and frozen init costs (schemas/decision.py)
 class Routing:
     """Everything one routed ticket produces."""
 

@@ -27,7 +27,7 @@ from schemas.decision import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per ticket, and frozen init costs (schemas/decision.py)
 class Verdict:
     """The outcome of the rule table for one ticket."""
 
