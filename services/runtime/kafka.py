@@ -219,6 +219,7 @@ def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -
         max_records=s.batch_max_records,
         batch_timeout_ms=s.batch_timeout_ms,
         fetch_max_wait_ms=s.fetch_max_wait_ms,
+        fetch_max_bytes=s.fetch_max_bytes,
         auto_offset_reset="earliest",
         session_timeout_ms=s.session_timeout_ms,
         heartbeat_interval_ms=s.heartbeat_interval_ms,

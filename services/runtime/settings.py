@@ -85,6 +85,11 @@ class ServiceSettings(BaseSettings):
     after an empty poll, so it adds to the latency of every hop."""
     fetch_max_wait_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
     """Longest the broker holds a fetch open waiting for data: bounds the idle latency."""
+    fetch_max_bytes: Annotated[int, Field(ge=65_536, le=100 * 1024 * 1024)] = 1_572_864
+    """Most bytes one fetch asks the brokers for, all partitions together (a record batch
+    larger than this still comes, alone). Fetched records wait in memory until handled, so
+    this bounds the consumer's buffers: at 50 MiB (the client's default) a broker may answer
+    with megabytes per partition."""
     session_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 10_000
     """Consumer group session timeout: how soon a dead instance's partitions move."""
     heartbeat_interval_ms: Annotated[int, Field(ge=100, le=100_000)] = 3_000

@@ -226,6 +226,8 @@ services' own defaults (None) apply: an empty string would not validate.
   value: {{ $v.consumer.batchTimeoutMs | int64 | quote }}
 - name: FETCH_MAX_WAIT_MS
   value: {{ $v.consumer.fetchMaxWaitMs | int64 | quote }}
+- name: FETCH_MAX_BYTES
+  value: {{ $v.consumer.fetchMaxBytes | int64 | quote }}
 - name: SESSION_TIMEOUT_MS
   value: {{ $v.consumer.sessionTimeoutMs | int64 | quote }}
 - name: HEARTBEAT_INTERVAL_MS
