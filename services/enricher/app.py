@@ -39,7 +39,7 @@ class EnricherProcessor:
                 event_id=events.derived_id(event.id, TICKET_ENRICHED),
                 source=self._settings.event_source,
                 event_type=TICKET_ENRICHED,
-                time=events.timestamp(self._clock()),
+                time=self._clock(),
                 subject=event.data.ticket_id,
                 data=enriched,
             )

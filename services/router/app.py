@@ -74,7 +74,7 @@ class RouterProcessor:
             decision_id=decision.decision_id,
             response_due_at=decision.response_due_at.isoformat(),
         )
-        now = events.timestamp(self._clock())
+        now = self._clock()
         outputs = [
             events.encode(
                 topic=routing.topic,

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import orjson
@@ -71,24 +72,38 @@ def held() -> Iterator[None]:
         yield
 
 
+def _utc_now(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    event_dict["timestamp"] = datetime.now(UTC)
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     global _output  # noqa: PLW0603 - one output per process, set up once at start
+    stamper: structlog.types.Processor
     renderer: structlog.types.Processor
     factory: Callable[..., Any]
     if fmt == "json":
+        # The time as a datetime, written by orjson (`...Z`): datetime.isoformat() took a third
+        # of the cost of the router's decision line.
+        stamper = _utc_now
         # JSON escapes newlines and control characters, so ticket text cannot forge a log line.
-        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        renderer = structlog.processors.JSONRenderer(
+            serializer=orjson.dumps, option=orjson.OPT_UTC_Z
+        )
         _output = JsonLines(sys.stdout.buffer)
         output = _output
         factory = lambda *_args: output  # noqa: E731
     else:
+        stamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
         renderer = structlog.dev.ConsoleRenderer(colors=False)
         _output = None
         factory = structlog.PrintLoggerFactory(sys.stdout)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamper,
             structlog.processors.format_exc_info,
             renderer,
         ],

@@ -187,7 +187,7 @@ def test_nothing_in_a_ticket_chooses_a_topic(case: tuple[dict[str, Any], list[st
             event_id="e",
             source="/t",
             event_type=routing.event_type,
-            time=events.timestamp(decision.clock_start),
+            time=decision.clock_start,
             subject=decision.ticket_id,
             data=routing.payload,
         ).value

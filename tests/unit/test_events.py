@@ -10,7 +10,7 @@ import pytest
 
 from schemas.decision import Owner, SlaAssigned
 from schemas.events import TicketEvent
-from services.runtime.events import encode, parse, timestamp
+from services.runtime.events import encode, parse
 from services.runtime.pipeline import Rejected
 from tests.factories import ticket_event
 
@@ -131,7 +131,7 @@ def test_encoded_event_is_structured_cloudevent() -> None:
         source="/s",
         event_type="support.sla.assigned",
         # Given at +01:00: the event's time is in UTC.
-        time=timestamp(datetime(2026, 11, 24, 14, 0, 5, tzinfo=timezone(timedelta(hours=1)))),
+        time=datetime(2026, 11, 24, 14, 0, 5, tzinfo=timezone(timedelta(hours=1))),
         subject="T-1",
         data=sla,
     )
@@ -159,3 +159,19 @@ def test_encoded_event_is_structured_cloudevent() -> None:
             "collaborators": [],
         },
     }
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 24, 13, 0, 5, 120_000, tzinfo=UTC),
+        datetime(
+            2026, 11, 24, 7, 30, 5, 120_000, tzinfo=timezone(timedelta(hours=-5, minutes=-30))
+        ),
+    ],
+)
+def test_event_time_keeps_fractions_of_a_second_in_utc(moment: datetime) -> None:
+    out = encode(
+        topic="t", event_id="e", source="/s", event_type="x", time=moment, subject="T-1", data={}
+    )
+    assert json.loads(out.value)["time"] == "2026-11-24T13:00:05.120000Z"

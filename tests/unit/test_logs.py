@@ -4,8 +4,12 @@ end of a batch, nothing lost when the stream takes only part of a write."""
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 
-from services.runtime.logs import JsonLines
+import structlog
+
+from services.runtime.logs import JsonLines, configure_logging
 
 
 class RawStream:
@@ -68,3 +72,25 @@ def test_a_long_batch_is_written_every_max_held_lines() -> None:
             out.info(line(n))
         assert len(stream.data.splitlines()) == 200  # bounded memory while held
     assert len(stream.data.splitlines()) == 250
+
+
+def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(capfdbinary) -> None:  # type: ignore[no-untyped-def]
+    """The timestamp is a datetime written by orjson: it must still read as RFC 3339 in UTC
+    (`Z`), and values of other types as JSON."""
+    configure_logging("INFO", "json")
+    try:
+        before = datetime.now(UTC)
+        structlog.get_logger().info("ticket_routed", ticket_id="T-1", revision=2)
+        after = datetime.now(UTC)
+        structlog.get_logger().debug("below_the_level")
+    finally:
+        structlog.reset_defaults()
+    lines = capfdbinary.readouterr().out.splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["event"] == "ticket_routed"
+    assert entry["level"] == "info"
+    assert (entry["ticket_id"], entry["revision"]) == ("T-1", 2)
+    stamp = entry["timestamp"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", stamp)
+    assert before <= datetime.fromisoformat(stamp) <= after
