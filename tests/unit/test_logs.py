@@ -3,12 +3,15 @@ end of a batch, nothing lost when the stream takes only part of a write."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 from datetime import UTC, datetime
 
 import structlog
 
+from services.runtime import logs
 from services.runtime.logs import JsonLines, configure_logging
 
 
@@ -74,9 +77,12 @@ def test_a_long_batch_is_written_every_max_held_lines() -> None:
     assert len(stream.data.splitlines()) == 250
 
 
-def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(capfdbinary) -> None:  # type: ignore[no-untyped-def]
+def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The timestamp is a datetime written by orjson: it must still read as RFC 3339 in UTC
     (`Z`), and values of other types as JSON."""
+    stdout = io.TextIOWrapper(io.BytesIO())
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(logs, "_output", None)  # restored after the test, like sys.stdout
     configure_logging("INFO", "json")
     try:
         before = datetime.now(UTC)
@@ -85,7 +91,7 @@ def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(capfdbinary) -> N
         structlog.get_logger().debug("below_the_level")
     finally:
         structlog.reset_defaults()
-    lines = capfdbinary.readouterr().out.splitlines()
+    lines = stdout.buffer.getvalue().splitlines()  # type: ignore[attr-defined]
     assert len(lines) == 1
     entry = json.loads(lines[0])
     assert entry["event"] == "ticket_routed"
