@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.catalog import Catalog, CatalogComponent, Vendor
+from schemas.catalog import Catalog, CatalogComponent, SlaTarget, Vendor
 from schemas.decision import (
     CatalogMatch,
     EnrichedComponent,
@@ -13,7 +13,7 @@ from schemas.decision import (
     VendorFacts,
 )
 from schemas.events import TicketEvent
-from schemas.ticket import TicketComponent
+from schemas.ticket import SupportLevel, TicketComponent
 
 # Distinct (component, product version, severity) matches kept; tickets name few versions.
 _MAX_MATCHES = 10_000
@@ -29,6 +29,10 @@ class CatalogIndex:
     # Catalog facts are the same for every ticket naming the same component, version and
     # severity: built once (a memo of a pure function, bounded), shared by every such ticket.
     _matches: dict[tuple[str, str, int], CatalogMatch] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # Red Hat's target and its wording per support level and severity: eight at most.
+    _redhat_terms: dict[tuple[SupportLevel, int], tuple[SlaTarget, str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -53,6 +57,16 @@ class CatalogIndex:
                 self._matches.clear()
             match = self._matches[key] = _catalog_match(found, self.vendors, version, severity)
         return match
+
+    def redhat_terms(self, level: SupportLevel, severity: int) -> tuple[SlaTarget, str]:
+        """Red Hat's response target for this support level and severity, and its basis,
+        e.g. 'Red Hat Premium, severity 1: 1 hour, 24x7'."""
+        terms = self._redhat_terms.get((level, severity))
+        if terms is None:
+            target = self.catalog.redhat.sla.target(level, severity)
+            basis = f"Red Hat {level.capitalize()}, severity {severity}: {target.describe()}"
+            terms = self._redhat_terms[level, severity] = (target, basis)
+        return terms
 
     def partner_vendor_ids(self) -> list[str]:
         """Vendors that ship at least one component themselves: each gets a topic."""
@@ -105,17 +119,14 @@ def certification(component: EnrichedComponent) -> str:
 def enrich(event: TicketEvent, index: CatalogIndex) -> EnrichedTicket:
     ticket = event.data
     catalog = index.catalog
-    level = ticket.customer.support_level
-    redhat_target = catalog.redhat.sla.target(level, ticket.severity)
+    redhat_target, redhat_basis = index.redhat_terms(ticket.customer.support_level, ticket.severity)
     return EnrichedTicket(
         event=SourceEvent(id=event.id, type=event.type, time=event.time, source=event.source),
         ticket=ticket,
         catalog_version=catalog.version,
         business_hours=catalog.calendars.for_country(ticket.customer.country),
         redhat_target=redhat_target,
-        redhat_basis=(
-            f"Red Hat {level.capitalize()}, severity {ticket.severity}: {redhat_target.describe()}"
-        ),
+        redhat_basis=redhat_basis,
         components=[
             _match(c, index, ticket.product.version, ticket.severity) for c in ticket.components
         ],
