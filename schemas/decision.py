@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from schemas.catalog import VENDOR_ID_PATTERN, BusinessHours, Clock, ShippedBy, SlaTarget
 from schemas.events import CloudEvent, TicketEventType
@@ -37,18 +37,21 @@ Action = Literal[
 ]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
 # --- the enriched ticket (tickets.enriched), everything the router needs -------------------
+
+# Plain dataclasses, like the decision below (and for the same reasons): the enricher builds
+# one per ticket and orjson writes it; the router reads it through pydantic, which validates
+# each field (strictly, as its event's envelope) and builds these dataclasses. The catalog
+# facts of a component are remembered by the enricher and shared between tickets, so they
+# are frozen; the rest is built per ticket and is not.
 
 
 # Vendor ids become topic names: the router takes none that the catalog could not hold.
 VendorId = Annotated[str, Field(pattern=VENDOR_ID_PATTERN)]
 
 
-class SourceEvent(_Model):
+@dataclass(kw_only=True)
+class SourceEvent:
     """The input event an enriched ticket came from; its id is the duplicate key."""
 
     id: str
@@ -57,7 +60,8 @@ class SourceEvent(_Model):
     source: str
 
 
-class VendorFacts(_Model):
+@dataclass(frozen=True, kw_only=True)
+class VendorFacts:
     id: VendorId
     name: str
     tsanet_member: bool
@@ -67,7 +71,8 @@ class VendorFacts(_Model):
     """The vendor's own response target for this ticket's severity."""
 
 
-class CatalogMatch(_Model):
+@dataclass(frozen=True, kw_only=True)
+class CatalogMatch:
     id: str
     name: str
     kind: str
@@ -79,7 +84,8 @@ class CatalogMatch(_Model):
     """None for Red Hat's own components."""
 
 
-class EnrichedComponent(_Model):
+@dataclass(kw_only=True)
+class EnrichedComponent:
     ref: str
     suspected: bool
     removable: bool | None
@@ -87,7 +93,8 @@ class EnrichedComponent(_Model):
     """None when the catalog does not know the ref."""
 
 
-class EnrichedTicket(_Model):
+@dataclass(kw_only=True)
+class EnrichedTicket:
     event: SourceEvent
     ticket: Ticket
     catalog_version: str

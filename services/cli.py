@@ -147,7 +147,7 @@ def explain(args: argparse.Namespace) -> int:
         if args.json:
             results.append(
                 {
-                    "enriched": enriched.model_dump(mode="json"),
+                    "enriched": _as_json(enriched),
                     "decision": _as_json(routing.decision),
                     "sla": _as_json(routing.sla),
                     "message": {

@@ -280,7 +280,7 @@ async def test_router_refuses_vendor_ids_that_are_not_topic_safe(vendor_id: str)
     dead-lettered (invalid_event), never published."""
     event = ticket_event(components=[component(PURE, True)])
     enriched = enrich(TicketEvent.model_validate_json(json.dumps(event)), INDEX)
-    data = json.loads(enriched.model_dump_json())
+    data = json.loads(events.to_json(enriched))
     data["components"][0]["catalog"]["vendor_id"] = vendor_id
     data["components"][0]["catalog"]["vendor"]["id"] = vendor_id
     forged = {
