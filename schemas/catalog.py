@@ -29,8 +29,16 @@ SEVERITIES = (1, 2, 3, 4)
 _DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$")
 
 
-class _Model(BaseModel):
+class CatalogModel(BaseModel):
+    """A value of the catalog: frozen, and shared by every ticket that uses it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @cached_property
+    def cached_json(self) -> bytes:
+        """Its JSON, written once (frozen: it cannot change): the enricher writes the same few
+        targets and calendars into every enriched ticket."""
+        return self.__pydantic_serializer__.to_json(self)
 
 
 def _parse_duration(value: str) -> tuple[int, timedelta]:
@@ -41,7 +49,7 @@ def _parse_duration(value: str) -> tuple[int, timedelta]:
     return parts["d"], timedelta(hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
 
 
-class Duration(_Model):
+class Duration(CatalogModel):
     """An ISO 8601 duration that keeps whole days apart from hours.
 
     Under a business clock a day is one business day, not 24 hours, so `P1D` and `PT24H`
@@ -103,7 +111,7 @@ def _words(days: int, clock_time: timedelta) -> str:
     return " ".join(parts)
 
 
-class SlaTarget(_Model):
+class SlaTarget(CatalogModel):
     """A response target: how long, and on which clock."""
 
     within: Duration
@@ -124,7 +132,7 @@ def _complete_table(table: dict[int, SlaTarget]) -> dict[int, SlaTarget]:
     return table
 
 
-class BusinessHours(_Model):
+class BusinessHours(CatalogModel):
     """Opening hours in the customer's own time zone, Monday to Friday."""
 
     start: time
@@ -155,7 +163,7 @@ class BusinessHours(_Model):
         )
 
 
-class Calendars(_Model):
+class Calendars(CatalogModel):
     default: BusinessHours
     by_country: dict[Country, BusinessHours] = Field(default_factory=dict)
 
@@ -163,7 +171,7 @@ class Calendars(_Model):
         return self.by_country.get(country, self.default)
 
 
-class RedHatSla(_Model):
+class RedHatSla(CatalogModel):
     premium: dict[int, SlaTarget]
     standard: dict[int, SlaTarget]
 
@@ -173,11 +181,11 @@ class RedHatSla(_Model):
         return (self.premium if level == "premium" else self.standard)[severity]
 
 
-class RedHat(_Model):
+class RedHat(CatalogModel):
     sla: RedHatSla
 
 
-class Vendor(_Model):
+class Vendor(CatalogModel):
     id: Annotated[str, Field(pattern=VENDOR_ID_PATTERN)]
     name: Annotated[str, Field(min_length=1)]
     tsanet_member: bool
@@ -195,7 +203,7 @@ class Vendor(_Model):
         return value
 
 
-class CatalogComponent(_Model):
+class CatalogComponent(CatalogModel):
     id: Annotated[str, Field(min_length=1, max_length=200)]
     name: Annotated[str, Field(min_length=1)]
     vendor: Annotated[str, Field(pattern=VENDOR_ID_PATTERN)]
@@ -212,7 +220,7 @@ class CatalogComponent(_Model):
         return any(parts[: len(c.split("."))] == c.split(".") for c in self.certified_for)
 
 
-class Catalog(_Model):
+class Catalog(CatalogModel):
     version: Annotated[str, Field(min_length=1)]
     calendars: Calendars
     redhat: RedHat

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from schemas.catalog import CatalogModel
 from schemas.events import CONTENT_TYPE
 from schemas.ids import uuid5
 from services.runtime.pipeline import Outgoing, Rejected
@@ -66,8 +67,10 @@ def derived_id(*parts: str) -> str:
 
 
 def _pydantic_json(value: object) -> orjson.Fragment:
-    """orjson's fallback: a pydantic model (the validated ticket inside an output, or the
-    enriched ticket) is written by pydantic itself, as its JSON Schema describes it."""
+    """orjson's fallback: a pydantic model (the validated ticket, the catalog's targets and
+    calendars) is written by pydantic itself, as its JSON Schema describes it."""
+    if isinstance(value, CatalogModel):
+        return orjson.Fragment(value.cached_json)
     if isinstance(value, BaseModel):
         return orjson.Fragment(value.__pydantic_serializer__.to_json(value))
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
