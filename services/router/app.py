@@ -72,7 +72,7 @@ class RouterProcessor:
             route=decision.route,
             topic=decision.topic,
             decision_id=decision.decision_id,
-            response_due_at=decision.response_due_at.isoformat(),
+            response_due_at=decision.response_due_at,
         )
         now = self._clock()
         outputs = [

@@ -9,6 +9,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
+import pytest
 import structlog
 
 from services.runtime import logs
@@ -100,3 +101,20 @@ def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(monkeypatch) -> N
     stamp = entry["timestamp"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", stamp)
     assert before <= datetime.fromisoformat(stamp) <= after
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_times_in_a_line_read_as_rfc3339_utc_in_both_formats(monkeypatch, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    stdout = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(logs, "_output", None)
+    configure_logging("INFO", fmt)
+    try:
+        due = datetime(2026, 11, 24, 14, tzinfo=UTC)
+        structlog.get_logger().info("ticket_routed", response_due_at=due)
+    finally:
+        structlog.reset_defaults()
+    text = stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    assert "2026-11-24T14:00:00Z" in text
+    assert "datetime.datetime" not in text
+    assert re.match(r"(\{.*\"timestamp\":\")?\d{4}-\d\d-\d\dT[\d:.]+Z", text)
