@@ -31,7 +31,8 @@ class EnricherProcessor:
     def process(self, record: Record) -> Sequence[Outgoing]:
         event = events.parse(TicketEvent, record.value)
         enriched = enrich(event, self._index)
-        self._counts.update(certification(c) for c in enriched.components)
+        for component in enriched.components:
+            self._counts[certification(component)] += 1
         self._tickets += 1
         return [
             events.encode(
