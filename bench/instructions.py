@@ -25,9 +25,9 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from aiokafka.structs import ConsumerRecord
 
 if TYPE_CHECKING:
     from services.runtime.pipeline import Processor
@@ -36,15 +36,9 @@ SERVICES = ("enricher", "router")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-@dataclass(slots=True)
-class _Record:  # services.runtime.pipeline.Record
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+def _record(topic: str, offset: int, key: bytes, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    """The record type the services are handed by the consumer."""
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value), [])
 
 
 def _child(service: str, tickets: int, warm: int, rounds: int) -> None:
@@ -69,7 +63,7 @@ def _child(service: str, tickets: int, warm: int, rounds: int) -> None:
     configure_logging(router_settings.log_level, router_settings.log_format)
     index = CatalogIndex.build(load_catalog(enricher_settings.catalog_path))
     incoming = [
-        _Record("tickets.incoming", 0, i, 0, e.key, e.value, [])
+        _record("tickets.incoming", i, e.key, e.value)
         for i, e in enumerate(TicketGenerator().events(warm + tickets))
     ]
     # Built before counting starts: the router's memory is 12 MB of arrays zeroed at start.
@@ -80,7 +74,7 @@ def _child(service: str, tickets: int, warm: int, rounds: int) -> None:
     else:  # the router's input is the enricher's output (the router has no catalog memo)
         enricher = EnricherProcessor(index, enricher_settings)
         records = [
-            _Record("tickets.enriched", 0, r.offset, 0, out.key, out.value, [])
+            _record("tickets.enriched", r.offset, out.key, out.value)
             for r in incoming
             for out in enricher.process(r)
         ]
