@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -387,18 +386,27 @@ Timestamp = Annotated[
 SupportLevel = Literal["standard", "premium"]
 
 
-class _Model(BaseModel):
-    # Strict: "1" is not a severity and "true" is not a boolean. Unknown fields are ignored,
-    # so the ticketing system may add fields without breaking us.
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+# The ticket is plain dataclasses that pydantic validates, like the enriched ticket and the
+# decision (schemas/decision.py): both services write the ticket back out on every event, and
+# orjson writes a dataclass natively at half of pydantic's cost, without a call back into
+# Python per model. Validation is pydantic's, with this configuration. Strict: "1" is not a
+# severity and "true" is not a boolean. Unknown fields are ignored, so the ticketing system may
+# add fields without breaking us. Not frozen: built per ticket (see schemas/decision.py).
+_STRICT = ConfigDict(strict=True, extra="ignore")
 
 
-class Product(_Model):
+@dataclass(kw_only=True)
+class Product:
+    __pydantic_config__ = _STRICT
+
     name: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
     version: Annotated[str, Field(pattern=VERSION_PATTERN, max_length=50)]
 
 
-class Customer(_Model):
+@dataclass(kw_only=True)
+class Customer:
+    __pydantic_config__ = _STRICT
+
     account_id: Annotated[str, Field(min_length=1, max_length=100), CLEAN]
     name: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
     support_level: SupportLevel
@@ -407,18 +415,27 @@ class Customer(_Model):
     vendor_agreements: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=200)]
 
 
-class Contact(_Model):
+@dataclass(kw_only=True)
+class Contact:
+    __pydantic_config__ = _STRICT
+
     name: Annotated[str, Field(max_length=200), CLEAN]
     email: Annotated[str, Field(max_length=320), CLEAN]
 
 
-class TicketComponent(_Model):
+@dataclass(kw_only=True)
+class TicketComponent:
+    __pydantic_config__ = _STRICT
+
     ref: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
     suspected: bool = False
     removable: bool | None = None
 
 
-class Ticket(_Model):
+@dataclass(kw_only=True)
+class Ticket:
+    __pydantic_config__ = _STRICT
+
     ticket_id: Annotated[str, Field(pattern=TICKET_ID_PATTERN)]
     revision: Annotated[int, Field(ge=1, le=2**63 - 1)]  # a Java long, as every consumer can read
     opened_at: Timestamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -79,7 +80,7 @@ def test_partner_view_drops_agreements_and_support_level() -> None:
     assert "vendor_agreements" not in view["customer"]
     assert "support_level" not in view["customer"]
     assert view["customer"]["account_id"] == ticket.customer.account_id
-    assert view["components"] == [c.model_dump() for c in ticket.components]
+    assert view["components"] == [asdict(c) for c in ticket.components]
 
 
 @pytest.mark.parametrize("flag", [[], ["--json"]])
