@@ -25,13 +25,13 @@ from schemas.decision import (
     SubmitterContact,
 )
 from schemas.events import COLLABORATION_REQUESTED, TICKET_CREATED, TICKET_ROUTED
-from schemas.ids import uuid5
+from schemas.ids import Uuid5Namespace
 from schemas.ticket import PartnerCustomer, PartnerTicket, Ticket
 from services.router.policy import Verdict, decide
 from services.router.sla import calendar_for, due_at
 
 # Fixed namespace: decision ids are the same in every process and after every restart.
-DECISION_NAMESPACE = uuid.UUID("6f1c2a9e-4b7d-5e3a-9c1f-0d2b8a7e6c54")
+DECISION_IDS = Uuid5Namespace(uuid.UUID("6f1c2a9e-4b7d-5e3a-9c1f-0d2b8a7e6c54"))
 _PRIORITY: dict[int, Priority] = {1: "HIGH", 2: "HIGH", 3: "MEDIUM", 4: "LOW"}
 
 
@@ -59,7 +59,7 @@ class Routing:
 
 def decision_id(ticket_id: str, revision: int, catalog_version: str) -> str:
     """The same ticket revision and catalog version always give the same id."""
-    return uuid5(DECISION_NAMESPACE, f"{ticket_id}\n{revision}\n{catalog_version}")
+    return DECISION_IDS.id(f"{ticket_id}\n{revision}\n{catalog_version}")
 
 
 def clock_start(enriched: EnrichedTicket) -> datetime:

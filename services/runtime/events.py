@@ -13,12 +13,12 @@ from pydantic_core import ErrorDetails
 
 from schemas.catalog import CatalogModel
 from schemas.events import CONTENT_TYPE
-from schemas.ids import uuid5
+from schemas.ids import Uuid5Namespace
 from services.runtime.pipeline import Outgoing, Rejected
 
 HEADERS = {"content-type": CONTENT_TYPE}
 # Output event ids are derived, so the same output published twice keeps its id.
-EVENT_NAMESPACE = uuid.UUID("0b5e3f7a-9d64-5c2e-8a1b-3f4c6d7e8f90")
+EVENT_IDS = Uuid5Namespace(uuid.UUID("0b5e3f7a-9d64-5c2e-8a1b-3f4c6d7e8f90"))
 _MAX_PROBLEMS = 5
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -63,7 +63,7 @@ def parse(model: type[ModelT], raw: bytes | None) -> ModelT:
 
 
 def derived_id(*parts: str) -> str:
-    return uuid5(EVENT_NAMESPACE, "\n".join(parts))
+    return EVENT_IDS.id("\n".join(parts))
 
 
 def _pydantic_json(value: object) -> orjson.Fragment:
