@@ -39,6 +39,17 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
     await wait_for_metadata(bootstrap, wanted, partitions)
 
 
+async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
+    """Best effort: a topic that will not go is only memory the broker keeps."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(admin.delete_topics(sorted(set(names))), 60)
+    finally:
+        await admin.close()
+
+
 async def wait_for_metadata(
     bootstrap: str, topics: Sequence[str], partitions: int, within: float = 30
 ) -> None:

@@ -44,7 +44,7 @@ from aiokafka import ConsumerRecord
 
 from bench import procs
 from bench.generate import HEADERS, Event, TicketGenerator, partner_vendors, rule_mix, verify
-from bench.kafka import OutputCounter, create_topics, preload, producer
+from bench.kafka import OutputCounter, create_topics, delete_topics, preload, producer
 from bench.procs import Child
 from bench.profile import hot_spots, record, report
 from services.runtime.embedded import EmbeddedBroker, free_port
@@ -87,6 +87,7 @@ class Config:
     event_bytes: int
     quick: bool
     wait_quiet: float = 0.0
+    rounds: int = 1
 
 
 @dataclass
@@ -121,12 +122,27 @@ class Latency:
 
 
 @dataclass
+class Round:
+    """One pass of the raw one-send baselines and the services alone, in alternation."""
+
+    raw_1to1: Row
+    enricher: Row
+    raw_1to2: Row
+    router: Row
+
+    @staticmethod
+    def ratio(service: Row, raw: Row) -> float | None:
+        return service.rate / raw.rate if service.rate and raw.rate else None
+
+
+@dataclass
 class Results:
     rows: list[Row] = field(default_factory=list)
     latencies: list[Latency] = field(default_factory=list)
     rss: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
 
     def by_name(self, prefix: str) -> Row | None:
         return next((r for r in self.rows if r.name.startswith(prefix)), None)
@@ -292,6 +308,10 @@ class Topics:
         }
 
 
+def _round(rnd: int) -> str:
+    return "" if rnd == 1 else f"-r{rnd}"
+
+
 def _variant(record_batches: bool, validate: bool) -> str:
     if validate:
         assert record_batches, "the validating baseline is the record-batch one plus validation"
@@ -374,8 +394,10 @@ class Bench:
         expected: int,
         tickets: int,
         profile_name: str | None = None,
+        keep: bool = True,
     ) -> Row:
-        """Start the children on already preloaded input and count `expected` outputs."""
+        """Start the children on already preloaded input and count `expected` outputs; the
+        row goes into the main table unless `keep` is false (a repeat round)."""
         topics = outputs + ([deadletter] if deadletter else [])
         counter = await OutputCounter(self.bootstrap, topics).start()
         noise = Noise(self.broker.pid)
@@ -461,7 +483,8 @@ class Bench:
             path = Path(spy.process.args[spy.process.args.index("--output") + 1])
             if path.exists():
                 self.results.profiles.append(report(f"{label}: {path.name}", hot_spots(path)))
-        self.results.rows.append(row)
+        if keep:
+            self.results.rows.append(row)
         self.log(f"{label}: {row.rate:,.0f} tickets/s ({row.outputs}/{expected} outputs)")
         return row
 
@@ -504,8 +527,13 @@ class Bench:
             seconds = await preload(self.bootstrap, self.topics("pre").incoming, self.events)
             self.log(f"preloaded {total:,} tickets in {seconds:.1f}s")
 
-    async def baseline_1to1(self, record_batches: bool = False, validate: bool = False) -> Row:
-        tag = ("b" if record_batches else "") + ("v" if validate else "")
+    # Round 1 fills the main table; later rounds (`--rounds`) repeat the one-send baselines
+    # and the services alone on their own topics and groups, with the suffix `-r<round>`.
+
+    async def baseline_1to1(
+        self, record_batches: bool = False, validate: bool = False, rnd: int = 1
+    ) -> Row:
+        tag = ("b" if record_batches else "") + ("v" if validate else "") + _round(rnd)
         source, out = self.topics("pre").incoming, self.topics(f"base11{tag}")
         return await self.measure(
             BASELINE_1TO1 + _variant(record_batches, validate),
@@ -518,33 +546,39 @@ class Bench:
             None,
             self.cfg.tickets,
             self.cfg.tickets,
-            profile_name="raw",
+            profile_name="raw" if rnd == 1 else None,
+            keep=rnd == 1,
         )
 
-    async def enricher(self) -> Row:
-        pre, enr = self.topics("pre"), self.topics("enr")
+    async def enricher(self, rnd: int = 1) -> Row:
+        pre, enr = self.topics("pre"), self.topics(f"enr{_round(rnd)}")
+        group = f"bench-enricher{_round(rnd)}"
         row = await self.measure(
             "enricher alone",
             lambda: [
                 self.service(
-                    "enricher",
+                    f"enricher{_round(rnd)}",
                     "services.enricher",
                     enr,
-                    {"TOPIC_INCOMING": pre.incoming, "ENRICHER_GROUP_ID": "bench-enricher"},
+                    {"TOPIC_INCOMING": pre.incoming, "ENRICHER_GROUP_ID": group},
                 )
             ],
             [enr.enriched],
             enr.deadletter,
             self.cfg.tickets,
             self.cfg.tickets,
-            profile_name="enricher",
+            profile_name="enricher" if rnd == 1 else None,
+            keep=rnd == 1,
         )
-        self.enriched_ready = row.outputs >= self.cfg.tickets
-        self._ratios(row, BASELINE_1TO1)
+        if rnd == 1:
+            self.enriched_ready = row.outputs >= self.cfg.tickets
+            self._ratios(row, BASELINE_1TO1)
         return row
 
-    async def baseline_1to2(self, record_batches: bool = False, validate: bool = False) -> Row:
-        tag = ("b" if record_batches else "") + ("v" if validate else "")
+    async def baseline_1to2(
+        self, record_batches: bool = False, validate: bool = False, rnd: int = 1
+    ) -> Row:
+        tag = ("b" if record_batches else "") + ("v" if validate else "") + _round(rnd)
         source, out = self.topics("enr").enriched, self.topics(f"base12{tag}")
         n = self.cfg.tickets
         return await self.measure(
@@ -558,7 +592,8 @@ class Bench:
             None,
             2 * n,
             n,
-            profile_name="raw",
+            profile_name="raw" if rnd == 1 else None,
+            keep=rnd == 1,
         )
 
     def _router(self, name: str, out: Topics, group: str) -> Child:
@@ -567,19 +602,34 @@ class Bench:
             name, "services.router", out, {"TOPIC_ENRICHED": source, "ROUTER_GROUP_ID": group}
         )
 
-    async def router(self) -> Row:
-        out, n = self.topics("rtr"), self.cfg.tickets
+    async def router(self, rnd: int = 1) -> Row:
+        out, n = self.topics(f"rtr{_round(rnd)}"), self.cfg.tickets
         row = await self.measure(
             "router alone",
-            lambda: [self._router("router", out, "bench-router")],
+            lambda: [self._router(f"router{_round(rnd)}", out, f"bench-router{_round(rnd)}")],
             [*out.routes, out.sla],
             out.deadletter,
             2 * n,
             n,
-            profile_name="router",
+            profile_name="router" if rnd == 1 else None,
+            keep=rnd == 1,
         )
-        self._ratios(row, BASELINE_1TO2)
+        if rnd == 1:
+            self._ratios(row, BASELINE_1TO2)
         return row
+
+    async def repeat(self, rnd: int) -> Round:
+        """One more round, in the same alternation as the first: raw, enricher, raw, router.
+        Its output topics are deleted afterwards (Tansu keeps every topic in memory)."""
+        self.log(f"round {rnd} of {self.cfg.rounds}")
+        result = Round(
+            raw_1to1=await self.baseline_1to1(rnd=rnd),
+            enricher=await self.enricher(rnd=rnd),
+            raw_1to2=await self.baseline_1to2(rnd=rnd),
+            router=await self.router(rnd=rnd),
+        )
+        await delete_topics(self.bootstrap, self._round_topics(rnd))
+        return result
 
     def _ratios(self, row: Row, baseline: str) -> None:
         """The ratio to the issue's baseline, and in the notes to the record-batch one."""
@@ -942,7 +992,20 @@ class Bench:
             await self.scaleout()
         if "whatif" in phases:
             await self.whatif()
+        if {"baseline", "enricher", "router"} <= phases and cfg.rounds > 1:
+            # The main table's rows are round 1 (by_name finds the one-send baselines first).
+            names = (BASELINE_1TO1, "enricher alone", BASELINE_1TO2, "router alone")
+            first = [self.results.by_name(name) for name in names]
+            if all(first):
+                self.results.rounds.append(Round(*first))  # type: ignore[arg-type]
+            for rnd in range(2, cfg.rounds + 1):
+                await create_topics(self.bootstrap, self._round_topics(rnd))
+                self.results.rounds.append(await self.repeat(rnd))
         return self.results
+
+    def _round_topics(self, rnd: int) -> list[str]:
+        names = [f"base11{_round(rnd)}", f"enr{_round(rnd)}", f"base12{_round(rnd)}"]
+        return [t for n in [*names, f"rtr{_round(rnd)}"] for t in self.topics(n).all()]
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -1032,10 +1095,44 @@ def table(results: Results, cfg: Config, header: str) -> str:
                 f"| {lat.p95:.0f} ms | {lat.p99:.0f} ms | {lat.max:.0f} ms | {lat.rate:,.0f} "
                 f"| {'; '.join(lat.notes)} |"
             )
+    if results.rounds:
+        out += ["", *rounds_table(results.rounds)]
     if results.rss:
         out += ["", *[f"- {line}" for line in results.rss]]
     out += ["", *[f"- {note}" for note in results.notes]]
     return "\n".join(out)
+
+
+def rounds_table(rounds: Sequence[Round]) -> list[str]:
+    """Each round's rates and ratios, and the median ratio: one run's ratio moves with the VM."""
+
+    def cell(row: Row) -> str:
+        return f"{row.rate:,.0f}" if row.rate else "-"
+
+    def ratio(value: float | None) -> str:
+        return f"{value:.2f}x" if value is not None else "-"
+
+    lines = [
+        f"Throughput in {len(rounds)} rounds, each in the same order (raw 1 in / 1 out, enricher, "
+        "raw 1 in / 2 out, router; one-`send` baselines; round 1 is the table above), and "
+        "the median of each service's ratio to the raw loop of its own round:",
+        "",
+        "| round | raw 1 → 1 | enricher | ratio | raw 1 → 2 | router | ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    enricher, router = [], []
+    for number, r in enumerate(rounds, start=1):
+        e, t = Round.ratio(r.enricher, r.raw_1to1), Round.ratio(r.router, r.raw_1to2)
+        enricher += [e] if e is not None else []
+        router += [t] if t is not None else []
+        lines.append(
+            f"| {number} | {cell(r.raw_1to1)} | {cell(r.enricher)} | {ratio(e)} "
+            f"| {cell(r.raw_1to2)} | {cell(r.router)} | {ratio(t)} |"
+        )
+    median_e = statistics.median(enricher) if enricher else None
+    median_r = statistics.median(router) if router else None
+    lines.append(f"| median | | | **{ratio(median_e)}** | | | **{ratio(median_r)}** |")
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -1073,6 +1170,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         metavar="SECONDS",
         help="first wait up to this long for other work on the machine to calm down",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help="run the one-send baselines and each service alone N times in alternation and "
+        "report the median ratio (default 3; 1 with --quick)",
+    )
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "bench")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--event-bytes", type=int, default=850, help="target event size")
@@ -1096,6 +1200,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         event_bytes=args.event_bytes,
         quick=quick,
         wait_quiet=args.wait_quiet,
+        rounds=args.rounds or (1 if quick else 3),
     )
 
 
