@@ -94,3 +94,40 @@ def test_fixed_table_without_values_answers_like_a_set(keys: list[int]) -> None:
     assert table.size == len(model)
     assert all(table.get(k) == 1 for k in model)
     assert table.get(98765432123) == (1 if 98765432123 in model else None)
+
+
+_event = st.tuples(
+    st.sampled_from([f"e{i}" for i in range(12)]),
+    st.sampled_from(["T1", "T2", "T3"]),
+    st.integers(min_value=1, max_value=6),
+)
+
+
+@given(st.lists(st.tuples(st.lists(_event, max_size=8), st.booleans()), max_size=12))
+def test_verdicts_as_the_router_uses_them_match_a_plain_model(
+    batches: list[tuple[list[tuple[str, str, int]], bool]],
+) -> None:
+    """Judge each event, remember the new ones, then commit or roll back the batch: the same
+    verdicts as sets and dicts that forget nothing (the windows here are never full)."""
+    m = RoutingMemory(duplicate_window=1000, revision_memory=1000)
+    seen: set[str] = set()
+    latest: dict[str, int] = {}
+    for events, acknowledged in batches:
+        batch_seen, batch_latest = set(seen), dict(latest)
+        for event_id, ticket_id, revision in events:
+            if event_id in batch_seen:
+                expected = "duplicate"
+            elif revision < batch_latest.get(ticket_id, 0):
+                expected = "stale"
+            else:
+                expected = "new"
+            assert m.judge(event_id, ticket_id, revision) == expected
+            if expected == "new":
+                m.remember(event_id, ticket_id, revision)
+                batch_seen.add(event_id)
+                batch_latest[ticket_id] = revision
+        if acknowledged:
+            m.commit()
+            seen, latest = batch_seen, batch_latest
+        else:
+            m.rollback()
