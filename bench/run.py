@@ -10,7 +10,9 @@ Phases (each on its own topics and consumer groups, all on one Tansu broker, 6 p
 4. end to end: both services on N preloaded tickets (sustained throughput), then fresh
    instances at a steady rate (latency from the producer's ack to `sla.ownership`, RSS
    sampled every 10 s; `--soak` makes it a soak) followed by a burst;
-5. scale-out: two router instances in one consumer group on the enriched tickets.
+5. scale-out: two router instances in one consumer group on the enriched tickets;
+6. rounds 2..N (`--rounds`): phases 2 and 3 again with the one-send baselines, each round on
+   its own topics, for the median of each service's ratio to its raw loop.
 
 Throughput counts outputs with the bench's own consumer (never end offsets) and is taken
 from the first output to the last, so start-up and the group join are not in it.
