@@ -67,8 +67,8 @@ def derived_id(*parts: str) -> str:
 
 
 def _pydantic_json(value: object) -> orjson.Fragment:
-    """orjson's fallback: a pydantic model (the validated ticket, the catalog's targets and
-    calendars) is written by pydantic itself, as its JSON Schema describes it."""
+    """orjson's fallback: a pydantic model (the catalog's targets and calendars) is written by
+    pydantic itself, as its JSON Schema describes it."""
     if isinstance(value, CatalogModel):
         return orjson.Fragment(value.cached_json)
     if isinstance(value, BaseModel):
