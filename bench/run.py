@@ -997,12 +997,12 @@ class Bench:
         if {"baseline", "enricher", "router"} <= phases and cfg.rounds > 1:
             # The main table's rows are round 1 (by_name finds the one-send baselines first).
             names = (BASELINE_1TO1, "enricher alone", BASELINE_1TO2, "router alone")
-            first = [self.results.by_name(name) for name in names]
-            if all(first):
-                self.results.rounds.append(Round(*first))  # type: ignore[arg-type]
-            for rnd in range(2, cfg.rounds + 1):
-                await create_topics(self.bootstrap, self._round_topics(rnd))
-                self.results.rounds.append(await self.repeat(rnd))
+            first = [row for row in map(self.results.by_name, names) if row is not None]
+            if len(first) == len(names):
+                self.results.rounds.append(Round(*first))
+                for rnd in range(2, cfg.rounds + 1):
+                    await create_topics(self.bootstrap, self._round_topics(rnd))
+                    self.results.rounds.append(await self.repeat(rnd))
         return self.results
 
     def _round_topics(self, rnd: int) -> list[str]:
@@ -1109,7 +1109,8 @@ def rounds_table(rounds: Sequence[Round]) -> list[str]:
     """Each round's rates and ratios, and the median ratio: one run's ratio moves with the VM."""
 
     def cell(row: Row) -> str:
-        return f"{row.rate:,.0f}" if row.rate else "-"
+        incomplete = " (incomplete)" if row.outputs < row.expected else ""
+        return (f"{row.rate:,.0f}" if row.rate else "-") + incomplete
 
     def ratio(value: float | None) -> str:
         return f"{value:.2f}x" if value is not None else "-"
