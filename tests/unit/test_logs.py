@@ -78,21 +78,32 @@ def test_a_long_batch_is_written_every_max_held_lines() -> None:
     assert len(stream.data.splitlines()) == 250
 
 
+def _logged(monkeypatch, fmt: str, emit) -> bytes:  # type: ignore[no-untyped-def]
+    """What `emit(logger)` writes to standard output with logging configured as `fmt`."""
+    stdout = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(logs, "_output", None)  # restored after the test, like sys.stdout
+    configure_logging("INFO", fmt)
+    try:
+        emit(structlog.get_logger())
+    finally:
+        structlog.reset_defaults()
+    written: bytes = stdout.buffer.getvalue()  # type: ignore[attr-defined]
+    return written
+
+
 def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The timestamp is a datetime written by orjson: it must still read as RFC 3339 in UTC
     (`Z`), and values of other types as JSON."""
-    stdout = io.TextIOWrapper(io.BytesIO())
-    monkeypatch.setattr(sys, "stdout", stdout)
-    monkeypatch.setattr(logs, "_output", None)  # restored after the test, like sys.stdout
-    configure_logging("INFO", "json")
-    try:
-        before = datetime.now(UTC)
-        structlog.get_logger().info("ticket_routed", ticket_id="T-1", revision=2)
-        after = datetime.now(UTC)
-        structlog.get_logger().debug("below_the_level")
-    finally:
-        structlog.reset_defaults()
-    lines = stdout.buffer.getvalue().splitlines()  # type: ignore[attr-defined]
+    window: list[datetime] = []
+
+    def emit(log: structlog.types.BindableLogger) -> None:
+        window.append(datetime.now(UTC))
+        log.info("ticket_routed", ticket_id="T-1", revision=2)
+        window.append(datetime.now(UTC))
+        log.debug("below_the_level")
+
+    lines = _logged(monkeypatch, "json", emit).splitlines()
     assert len(lines) == 1
     entry = json.loads(lines[0])
     assert entry["event"] == "ticket_routed"
@@ -100,21 +111,15 @@ def test_a_json_line_carries_level_and_a_utc_rfc3339_timestamp(monkeypatch) -> N
     assert (entry["ticket_id"], entry["revision"]) == ("T-1", 2)
     stamp = entry["timestamp"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", stamp)
-    assert before <= datetime.fromisoformat(stamp) <= after
+    assert window[0] <= datetime.fromisoformat(stamp) <= window[1]
 
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
 def test_times_in_a_line_read_as_rfc3339_utc_in_both_formats(monkeypatch, fmt: str) -> None:  # type: ignore[no-untyped-def]
-    stdout = io.TextIOWrapper(io.BytesIO(), write_through=True)
-    monkeypatch.setattr(sys, "stdout", stdout)
-    monkeypatch.setattr(logs, "_output", None)
-    configure_logging("INFO", fmt)
-    try:
-        due = datetime(2026, 11, 24, 14, tzinfo=UTC)
-        structlog.get_logger().info("ticket_routed", response_due_at=due)
-    finally:
-        structlog.reset_defaults()
-    text = stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    due = datetime(2026, 11, 24, 14, tzinfo=UTC)
+    text = _logged(
+        monkeypatch, fmt, lambda log: log.info("ticket_routed", response_due_at=due)
+    ).decode()
     assert "2026-11-24T14:00:00Z" in text
     assert "datetime.datetime" not in text
     assert re.match(r"(\{.*\"timestamp\":\")?\d{4}-\d\d-\d\dT[\d:.]+Z", text)

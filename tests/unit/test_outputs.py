@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from schemas.decision import SubmitterContact
+from schemas.decision import EnrichedTicket, SubmitterContact
 from schemas.events import TicketEvent
 from services.cli import main as cli
 from services.enricher.enrich import enrich
@@ -42,9 +42,12 @@ EXPECTED_SAMPLES = {
 }
 
 
+def enriched_from(event: dict) -> EnrichedTicket:  # type: ignore[type-arg]
+    return enrich(TicketEvent.model_validate_json(json.dumps(event)), sample_index())
+
+
 def routed(event: dict) -> object:  # type: ignore[type-arg]
-    parsed = TicketEvent.model_validate_json(json.dumps(event))
-    return route(enrich(parsed, sample_index()), TOPICS, SUBMITTER)
+    return route(enriched_from(event), TOPICS, SUBMITTER)
 
 
 def test_samples_route_as_worked_out_by_hand() -> None:
@@ -118,7 +121,7 @@ def pydantic_json(value: object) -> bytes:
 
 def published(event: dict) -> list[object]:  # type: ignore[type-arg]
     """What the services write for `event`: the enriched ticket, then the router's outputs."""
-    enriched = enrich(TicketEvent.model_validate_json(json.dumps(event)), sample_index())
+    enriched = enriched_from(event)
     r = route(enriched, TOPICS, SUBMITTER)
     return [enriched, r.payload, r.sla, r.decision]
 
