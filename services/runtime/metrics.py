@@ -3,9 +3,34 @@ dashboards: add, never rename. Label values are bounded (rule ids, routes, reaso
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PREFIX = "ticketroute"
+
+
+class BatchHistogram(Histogram):
+    """A Histogram that also takes a whole batch's observations in one call.
+
+    `observe` costs about 2 µs (a Python scan of the buckets and two locked increments), and
+    the batch loop observes every record's latency. Here each bucket a batch touches is
+    incremented once. It uses prometheus_client's own bucket and sum values, so the exposition
+    is the same as `observe` per amount; tests/unit/test_metrics.py checks that."""
+
+    def observe_each(self, amounts: Sequence[float]) -> None:
+        """`observe(a)` for every amount (numbers, not NaN), in one pass; on a histogram
+        without labels, or a labelled one's child (`.labels(...)`), as `observe`."""
+        counts: dict[int, int] = {}
+        bounds = self._upper_bounds  # ascending, ending with +Inf
+        for amount in amounts:
+            i = bisect_left(bounds, amount)  # the first bucket with amount <= bound
+            counts[i] = counts.get(i, 0) + 1
+        for i, count in counts.items():
+            self._buckets[i].inc(count)
+        self._sum.inc(sum(amounts))
+
 
 MESSAGES_CONSUMED = Counter(
     f"{PREFIX}_messages_consumed", "Input messages consumed, by topic.", ["topic"]
@@ -38,7 +63,7 @@ BATCH_SECONDS = Histogram(
     "Time to handle one batch: process, publish, wait for the broker's acknowledgements.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-LATENCY_SECONDS = Histogram(
+LATENCY_SECONDS = BatchHistogram(
     f"{PREFIX}_processing_latency_seconds",
     "From an input message's broker timestamp to its outputs being acknowledged.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
