@@ -293,7 +293,11 @@ class TicketGenerator:
             return [{**chosen, "suspected": rng.random() < 0.5}], version, expertise
         # Suspected, next to a component that is not.
         other = rng.choice(self._components)
-        bystander = {"ref": self._ref(other), "suspected": False, "removable": None}
+        bystander: dict[str, bool | str | None] = {
+            "ref": self._ref(other),
+            "suspected": False,
+            "removable": None,
+        }
         comps = [bystander, {**chosen, "suspected": True}]
         if rng.random() < 0.5:
             comps.reverse()

@@ -140,6 +140,26 @@ async def metric(child: Child, name: str) -> float | None:
     return total
 
 
+async def histogram(child: Child, name: str) -> dict[str, float]:
+    """A histogram without labels on the child's /metrics: its cumulative bucket counts by
+    upper bound (`le`), and `sum` and `count`; empty if unreachable."""
+    assert child.port is not None
+    try:
+        status, body = await http_get(child.port, "/metrics")
+    except (OSError, TimeoutError, IndexError, ValueError):
+        return {}
+    if status != 200:
+        return {}
+    values: dict[str, float] = {}
+    for line in body.decode(errors="replace").splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample.startswith(name + '_bucket{le="'):
+            values[sample[len(name) + 12 : -2]] = float(value)
+        elif sample in (name + "_sum", name + "_count"):
+            values[sample[len(name) + 1 :]] = float(value)
+    return values
+
+
 def _wait(process: subprocess.Popen[bytes], seconds: float) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=seconds)

@@ -142,6 +142,7 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     latencies: list[Latency] = field(default_factory=list)
     rss: list[str] = field(default_factory=list)
+    batch_times: list[str] = field(default_factory=list)  # each service's own time per batch
     profiles: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
@@ -175,6 +176,29 @@ def windows(
             part += " ({:.2f} / {:.2f} / {:.2f})".format(*load.cores(begin, begin + width))
         parts.append(part)
     return ", ".join(parts)
+
+
+# A service's time per batch (processing, then publishing until the broker acknowledges),
+# and the publishing part of it: the difference is the service's own share of the latency.
+BATCH_HISTOGRAMS = ("ticketroute_batch_seconds", "ticketroute_publish_seconds")
+
+
+def batch_times(before: dict[str, float], after: dict[str, float]) -> str:
+    """Batches and their time between two snapshots of one of those histograms. Percentiles are
+    the upper bound of the bucket that holds them."""
+    count = after.get("count", 0.0) - before.get("count", 0.0)
+    if count <= 0:
+        return "no batches"
+    mean = (after["sum"] - before.get("sum", 0.0)) / count
+    cumulative = sorted(
+        (float(le), n - before.get(le, 0.0)) for le, n in after.items() if le[0].isdigit()
+    )
+
+    def bound(q: float) -> str:
+        within = next((b for b, n in cumulative if n >= q * count), None)
+        return f"<= {1000 * within:g} ms" if within is not None else "over the last bucket"
+
+    return f"{count:,.0f} batches, mean {1000 * mean:.1f} ms, p50 {bound(0.5)}, p99 {bound(0.99)}"
 
 
 def services_fetch_max_wait_ms() -> int:
@@ -405,6 +429,7 @@ class Bench:
         noise = Noise(self.broker.pid)
         started: list[Child] = []
         spies: list[Child] = []
+        profiles: list[Path] = []
         notes: list[str] = []
         first_count = 0
         try:
@@ -420,6 +445,7 @@ class Bench:
                         notes.append("py-spy not installed: no profile")
                     else:
                         spies.append(spy)
+                        profiles.append(path)
             total_timeout = 120 + expected / 200
             await counter.wait_for(1, STALL_SECONDS, total_timeout)
             first_count = counter.progress.count
@@ -481,8 +507,7 @@ class Bench:
             peak_rss_mib=mib(max(known_hwm)) if known_hwm else None,
             notes=notes,
         )
-        for spy in spies:
-            path = Path(spy.process.args[spy.process.args.index("--output") + 1])
+        for path in profiles:
             if path.exists():
                 self.results.profiles.append(report(f"{label}: {path.name}", hot_spots(path)))
         if keep:
@@ -790,11 +815,22 @@ class Bench:
             seconds = len(steady_events) / cfg.rate
             self.log(f"{label}: steady {cfg.rate:.0f} tickets/s for {seconds:.0f}s")
             noise = Noise(self.broker.pid)
+            services = [child for child in children if child.port]
+            batches = [
+                [await procs.histogram(child, name) for name in BATCH_HISTOGRAMS]
+                for child in services
+            ]
             cpu0 = sum(c.cpu_seconds() or 0 for c in children)
             start = time.perf_counter()
             await self._send(p, t.incoming, steady_events, cfg.rate, acked)
             expected = len(self.warmup_events) + len(steady_events)
             await counter.wait_for(expected, STALL_SECONDS, 120)
+            for child, (batch, publish) in zip(services, batches, strict=True):
+                after = [await procs.histogram(child, name) for name in BATCH_HISTOGRAMS]
+                self.results.batch_times.append(
+                    f"{child.name}, steady {cfg.rate:.0f}/s: {batch_times(batch, after[0])}; "
+                    f"publishing until acknowledged: {batch_times(publish, after[1])}"
+                )
             elapsed = time.perf_counter() - start
             cpu = sum(c.cpu_seconds() or 0 for c in children) - cpu0
             foreign = noise.foreign_cores(cpu)
@@ -1097,6 +1133,15 @@ def table(results: Results, cfg: Config, header: str) -> str:
                 f"| {lat.p95:.0f} ms | {lat.p99:.0f} ms | {lat.max:.0f} ms | {lat.rate:,.0f} "
                 f"| {'; '.join(lat.notes)} |"
             )
+        if results.batch_times:
+            out += [
+                "",
+                "Each service's time per batch (processing, then publishing until the broker "
+                "acknowledges every output; `ticketroute_batch_seconds`) and the publishing "
+                "part of it (`ticketroute_publish_seconds`):",
+                "",
+                *[f"- {line}" for line in results.batch_times],
+            ]
     if results.rounds:
         out += ["", *rounds_table(results.rounds)]
     if results.rss:

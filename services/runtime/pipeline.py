@@ -25,6 +25,7 @@ from services.runtime.metrics import (
     LATENCY_SECONDS,
     MESSAGES_CONSUMED,
     PUBLISH_FAILURES,
+    PUBLISH_SECONDS,
 )
 
 log = structlog.get_logger()
@@ -182,9 +183,11 @@ class BatchPipeline:
         try:
             with logs.held():
                 outputs = [out for record in records for out in self._outputs(record)]
+                publishing = time.perf_counter()
                 pending = await self._publish(outputs)
                 if pending:
                     await asyncio.gather(*pending)
+                acknowledged = time.perf_counter()
         except Exception:
             self._processor.batch_failed()
             PUBLISH_FAILURES.inc()
@@ -201,5 +204,6 @@ class BatchPipeline:
         self._readiness.clear("publishing")
         done = time.time()
         BATCH_SECONDS.observe(time.perf_counter() - started)
+        PUBLISH_SECONDS.observe(acknowledged - publishing)
         MESSAGES_CONSUMED.labels(records[0].topic).inc(len(records))
         LATENCY_SECONDS.observe_each([max(0.0, done - r.timestamp / 1000) for r in records])

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.enricher.app import EnricherProcessor
 from services.router.app import RouterProcessor
 from services.runtime.health import Readiness
 from services.runtime.pipeline import BatchPipeline, Outgoing, Rejected, dead_letter
-from services.runtime.settings import RouterSettings
+from services.runtime.settings import EnricherSettings, RouterSettings
 from tests.factories import NETAPP, component, encode, sample_index, ticket_event
 
 
@@ -88,9 +90,7 @@ async def test_bad_and_buggy_records_become_dead_letters_and_the_rest_goes_on() 
 async def test_unacknowledged_batch_raises_and_is_not_remembered() -> None:
     broker = Broker()
     router = RouterProcessor(RouterSettings())
-    enricher = EnricherProcessor(
-        sample_index(), __import__("services.runtime.settings", fromlist=["x"]).EnricherSettings()
-    )
+    enricher = EnricherProcessor(sample_index(), EnricherSettings())
     event = ticket_event(components=[component(NETAPP, True)])
     (enriched,) = enricher.process(Record(encode(event)))
     readiness = Readiness()
@@ -113,6 +113,46 @@ async def test_unacknowledged_batch_raises_and_is_not_remembered() -> None:
     await pipeline.handle([Record(enriched.value)])
     assert broker.sent == []
     assert json.loads(enriched.value)["type"] == "support.ticket.enriched"
+
+
+class Slow:
+    """Processes each record in 20 ms; its broker acknowledges a batch after 50 ms."""
+
+    def process(self, record: Any) -> Sequence[Outgoing]:
+        time.sleep(0.02)
+        return [Outgoing("out", b"k", record.value)]
+
+    def batch_done(self) -> None: ...
+    def batch_failed(self) -> None: ...
+
+    @staticmethod
+    async def publish(outs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.05, future.set_result, None)
+        return [future]
+
+
+async def test_batch_time_is_split_into_own_work_and_publishing() -> None:
+    names = [
+        f"ticketroute_{name}"
+        for name in (
+            "batch_seconds_sum",
+            "batch_seconds_count",
+            "publish_seconds_sum",
+            "publish_seconds_count",
+            "processing_latency_seconds_count",
+        )
+    ]
+    before = {name: REGISTRY.get_sample_value(name) or 0.0 for name in names}
+    await BatchPipeline(Slow(), Slow.publish, "dlq", Readiness()).handle(
+        [Record(b"a"), Record(b"b")]
+    )
+    batch, batches, publish, publishes, latencies = (
+        (REGISTRY.get_sample_value(name) or 0.0) - before[name] for name in names
+    )
+    assert (batches, publishes, latencies) == (1, 1, 2)
+    assert publish >= 0.05  # waiting for the acknowledgement
+    assert batch - publish >= 0.04  # the two records' processing, before publishing
 
 
 def test_dead_letter_too_large_to_publish_is_cut_to_fit() -> None:
