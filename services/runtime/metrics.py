@@ -63,10 +63,10 @@ BATCH_SECONDS = Histogram(
     "Time to handle one batch: process, publish, wait for the broker's acknowledgements.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-PUBLISH_SECONDS = Histogram(
-    f"{PREFIX}_publish_seconds",
-    "The part of a batch's time spent publishing its outputs until the broker acknowledged "
-    "them all; the rest of ticketroute_batch_seconds is the service's own processing.",
+ACK_WAIT_SECONDS = Histogram(
+    f"{PREFIX}_ack_wait_seconds",
+    "The part of a batch's time spent waiting, after its last output was sent, until the "
+    "broker acknowledged them all; the rest of ticketroute_batch_seconds is the service's work.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 LATENCY_SECONDS = BatchHistogram(

@@ -1,6 +1,12 @@
 """The batch loop both services share: process each record, publish every output without
 waiting, wait once for the broker's acknowledgements, then let the batch be committed.
 
+Outputs are sent in parts, every `send_every` records, not all at the end: the broker stores
+one part while the next is processed, so the batch waits only for the last part's
+acknowledgement. Sent all at the end, batches of 1,000 spent 36% (enricher) and 20% (router)
+of their time waiting for it; in parts of 250, 6% and 5% (bench, services alone). Order per
+key holds: the producer sends a partition's record batches in order, one request at a time.
+
 A record that cannot be parsed or validated becomes a dead letter; it never blocks the
 partition behind it. A batch whose outputs are not acknowledged is retried whole (after a
 backoff), and the processor rolls back what it remembered of it, so nothing is lost.
@@ -19,13 +25,13 @@ import structlog
 from services.runtime import logs
 from services.runtime.health import Readiness
 from services.runtime.metrics import (
+    ACK_WAIT_SECONDS,
     BATCH_SECONDS,
     DEADLETTERED,
     IN_FLIGHT,
     LATENCY_SECONDS,
     MESSAGES_CONSUMED,
     PUBLISH_FAILURES,
-    PUBLISH_SECONDS,
 )
 
 log = structlog.get_logger()
@@ -144,8 +150,10 @@ class BatchPipeline:
         *,
         retry_backoff_max_seconds: float = 30.0,
         max_request_size: int = 1 << 20,
+        send_every: int = 250,
     ) -> None:
         self._processor = processor
+        self._send_every = send_every
         self._publish = publish
         self._deadletter_topic = deadletter_topic
         self._readiness = readiness
@@ -182,9 +190,12 @@ class BatchPipeline:
         IN_FLIGHT.inc(len(records))
         try:
             with logs.held():
-                outputs = [out for record in records for out in self._outputs(record)]
-                publishing = time.perf_counter()
-                pending = await self._publish(outputs)
+                pending: list[asyncio.Future[Any]] = []
+                for first in range(0, len(records), self._send_every):
+                    part = records[first : first + self._send_every]
+                    pending += await self._publish([o for r in part for o in self._outputs(r)])
+                    await asyncio.sleep(0)  # the producer puts the part on the wire meanwhile
+                waiting = time.perf_counter()
                 if pending:
                     await asyncio.gather(*pending)
                 acknowledged = time.perf_counter()
@@ -204,6 +215,6 @@ class BatchPipeline:
         self._readiness.clear("publishing")
         done = time.time()
         BATCH_SECONDS.observe(time.perf_counter() - started)
-        PUBLISH_SECONDS.observe(acknowledged - publishing)
+        ACK_WAIT_SECONDS.observe(acknowledged - waiting)
         MESSAGES_CONSUMED.labels(records[0].topic).inc(len(records))
         LATENCY_SECONDS.observe_each([max(0.0, done - r.timestamp / 1000) for r in records])

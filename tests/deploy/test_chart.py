@@ -548,7 +548,7 @@ def test_metric_names_the_chart_relies_on_exist() -> None:
         "ticketroute_messages_consumed_total",
         "ticketroute_processing_latency_seconds_bucket",
         "ticketroute_batch_seconds_bucket",
-        "ticketroute_publish_seconds_bucket",
+        "ticketroute_ack_wait_seconds_bucket",
         "ticketroute_ready",
         "ticketroute_messages_in_flight",
     ):
