@@ -1,26 +1,46 @@
-"""The services publish a batch's outputs as aiokafka record batches (`send_in_batches`): on
-the embedded broker, every record must land on the partition the default partitioner would
-pick for its key, in order per key, with its key, value and headers unchanged."""
+"""The services publish a batch's outputs as aiokafka record batches (`send_in_batches`), in
+parts while the batch is processed (`BatchPipeline`): on the embedded broker, every record must
+land on the partition the default partitioner would pick for its key, in order per key, with
+its key, value and headers unchanged."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import uuid
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from services.runtime.embedded import EmbeddedBroker
+from services.runtime.health import Readiness
 from services.runtime.kafka import send_in_batches
-from services.runtime.pipeline import Outgoing
+from services.runtime.pipeline import BatchPipeline, Outgoing
 
 PARTITIONS = {"out.six": 6, "out.three": 3}
 
 
+class Replay:
+    """A processor whose record n has the output n of a list."""
+
+    def __init__(self, outputs: Sequence[Outgoing]) -> None:
+        self.outputs = outputs
+
+    def process(self, record: Any) -> Sequence[Outgoing]:
+        return [self.outputs[record.offset]]
+
+    def batch_done(self) -> None: ...
+    def batch_failed(self) -> None: ...
+
+
+@pytest.mark.parametrize("in_parts", [False, True], ids=["one call", "pipeline in parts"])
 async def test_batches_keep_each_key_on_its_default_partition_in_order(
-    embedded_broker: EmbeddedBroker,
+    embedded_broker: EmbeddedBroker, in_parts: bool
 ) -> None:
     bootstrap = embedded_broker.bootstrap_servers
     suffix = uuid.uuid4().hex[:6]
@@ -50,12 +70,27 @@ async def test_batches_keep_each_key_on_its_default_partition_in_order(
         bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024
     )
     await producer.start()
+    futures: list[asyncio.Future[Any]] = []
+
+    async def publish(part: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+        sent = await send_in_batches(producer, part)
+        futures.extend(sent)
+        return sent
+
     try:
-        futures = await send_in_batches(producer, outputs)
+        if in_parts:  # parts of 50 records sent while the next ones are processed
+            pipeline = BatchPipeline(Replay(outputs), publish, "dlq", Readiness(), send_every=50)
+            records = [
+                SimpleNamespace(topic="in", offset=n, timestamp=0) for n in range(len(outputs))
+            ]
+            await asyncio.wait_for(pipeline.handle(records), 30)
+        else:
+            await publish(outputs)
         await asyncio.wait_for(asyncio.gather(*futures), 30)
     finally:
         await producer.stop()
-    assert len(futures) < len(outputs) / 10  # batched, not one send per record
+    if not in_parts:
+        assert len(futures) < len(outputs) / 10  # batched, not one send per record
 
     consumer = AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
