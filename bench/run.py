@@ -201,6 +201,27 @@ def batch_times(before: dict[str, float], after: dict[str, float]) -> str:
     return f"{count:,.0f} batches, mean {1000 * mean:.1f} ms, p50 {bound(0.5)}, p99 {bound(0.99)}"
 
 
+# What the router drops on purpose; an SLA message the bench misses may be one of these.
+DROPPED = ("ticketroute_stale_revisions_dropped_total", "ticketroute_duplicates_dropped_total")
+
+
+async def dropped(children: Sequence[Child]) -> list[float]:
+    """The services' stale and duplicate drops so far (0 where a service has none)."""
+    return [
+        sum([await procs.metric(c, name) or 0.0 for c in children if c.port]) for name in DROPPED
+    ]
+
+
+def dropped_note(before: list[float], after: list[float]) -> str | None:
+    stale, duplicates = (a - b for a, b in zip(after, before, strict=True))
+    if not stale and not duplicates:
+        return None
+    return (
+        f"the router dropped {stale:.0f} as stale (a newer revision of the ticket came first) "
+        f"and {duplicates:.0f} as duplicates"
+    )
+
+
 async def ack_wait_share(child: Child) -> str | None:
     """How much of a service's batch time went to waiting for the broker's acknowledgements
     (the process idle), over its whole run."""
@@ -837,6 +858,7 @@ class Bench:
                 [await procs.histogram(child, name) for name in BATCH_HISTOGRAMS]
                 for child in services
             ]
+            drops = await dropped(children)
             cpu0 = sum(c.cpu_seconds() or 0 for c in children)
             start = time.perf_counter()
             await self._send(p, t.incoming, steady_events, cfg.rate, acked)
@@ -866,6 +888,9 @@ class Bench:
             lat.notes.append(f"CPU {100 * cpu / elapsed:.0f}% of one core")
             if foreign > 0.25:
                 lat.notes.append(f"other load on the machine: {foreign:.1f} cores")
+            drops_after = await dropped(children)
+            if note := dropped_note(drops, drops_after):
+                lat.notes.append(note)
             self.results.latencies.append(lat)
             if children and children[0].port:
                 self._rss_summary(children)
@@ -905,6 +930,7 @@ class Bench:
         self.log(f"{label}: burst of {len(events):,}")
         acked, received = times
         noise = Noise(self.broker.pid)
+        drops = await dropped(children)
         cpu0 = sum(c.cpu_seconds() or 0 for c in children)
         start = time.perf_counter()
         await self._send(p, t.incoming, events, 0.0, acked)
@@ -917,6 +943,8 @@ class Bench:
         )
         if foreign > 0.25:
             lat.notes.append(f"other load on the machine: {foreign:.1f} cores")
+        if note := dropped_note(drops, await dropped(children)):
+            lat.notes.append(note)
         self.results.latencies.append(lat)
 
     async def _send(
