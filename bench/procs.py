@@ -124,17 +124,20 @@ async def wait_ready(child: Child, within: float = 90.0) -> None:
     raise TimeoutError(f"{child.name} not ready after {within}s:\n{child.tail()}")
 
 
-async def metric(child: Child, name: str) -> float | None:
-    """Sum of a metric's samples on the child's /metrics (None if unreachable)."""
+async def _metric_lines(child: Child) -> list[str]:
+    """The lines of the child's /metrics; none if it is unreachable."""
     assert child.port is not None
     try:
         status, body = await http_get(child.port, "/metrics")
     except (OSError, TimeoutError, IndexError, ValueError):
-        return None
-    if status != 200:
-        return None
+        return []
+    return body.decode(errors="replace").splitlines() if status == 200 else []
+
+
+async def metric(child: Child, name: str) -> float | None:
+    """Sum of a metric's samples on the child's /metrics (None if unreachable)."""
     total = None
-    for line in body.decode(errors="replace").splitlines():
+    for line in await _metric_lines(child):
         if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
             total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
     return total
@@ -143,15 +146,8 @@ async def metric(child: Child, name: str) -> float | None:
 async def histogram(child: Child, name: str) -> dict[str, float]:
     """A histogram without labels on the child's /metrics: its cumulative bucket counts by
     upper bound (`le`), and `sum` and `count`; empty if unreachable."""
-    assert child.port is not None
-    try:
-        status, body = await http_get(child.port, "/metrics")
-    except (OSError, TimeoutError, IndexError, ValueError):
-        return {}
-    if status != 200:
-        return {}
     values: dict[str, float] = {}
-    for line in body.decode(errors="replace").splitlines():
+    for line in await _metric_lines(child):
         sample, _, value = line.rpartition(" ")
         if sample.startswith(name + '_bucket{le="'):
             values[sample[len(name) + 12 : -2]] = float(value)

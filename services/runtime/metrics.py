@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from prometheus_client import Counter, Gauge, Histogram
 
 PREFIX = "ticketroute"
+# A batch's time and the part of it spent waiting for the broker: the same buckets, so that
+# one can be read against the other.
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class BatchHistogram(Histogram):
@@ -61,13 +64,13 @@ STALE_DROPPED = Counter(
 BATCH_SECONDS = Histogram(
     f"{PREFIX}_batch_seconds",
     "Time to handle one batch: process, publish, wait for the broker's acknowledgements.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=BATCH_BUCKETS,
 )
 ACK_WAIT_SECONDS = Histogram(
     f"{PREFIX}_ack_wait_seconds",
     "The part of a batch's time spent waiting, after its last output was sent, until the "
     "broker acknowledged them all; the rest of ticketroute_batch_seconds is the service's work.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=BATCH_BUCKETS,
 )
 LATENCY_SECONDS = BatchHistogram(
     f"{PREFIX}_processing_latency_seconds",
