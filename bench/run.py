@@ -864,14 +864,14 @@ class Bench:
             await self._send(p, t.incoming, steady_events, cfg.rate, acked)
             expected = len(self.warmup_events) + len(steady_events)
             await counter.wait_for(expected, STALL_SECONDS, 120)
+            elapsed = time.perf_counter() - start
+            cpu = sum(c.cpu_seconds() or 0 for c in children) - cpu0
             for child, (batch, wait) in zip(services, batches, strict=True):
                 after = [await procs.histogram(child, name) for name in BATCH_HISTOGRAMS]
                 self.results.batch_times.append(
                     f"{child.name}, steady {cfg.rate:.0f}/s: {batch_times(batch, after[0])}; "
                     f"waiting for acknowledgements: {batch_times(wait, after[1])}"
                 )
-            elapsed = time.perf_counter() - start
-            cpu = sum(c.cpu_seconds() or 0 for c in children) - cpu0
             foreign = noise.foreign_cores(cpu)
             sampler.cancel()
             load_task.cancel()
