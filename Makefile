@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## run: embedded broker + both services, routes the sample tickets, serves until Ctrl-C
 run: install
-	$(BIN)/python -m services.devstack
+	$(BIN)/python -m ticketroute.devstack
 
 ## test: lint, types, unit, contract and integration tests against the embedded broker
 test: install lint tools

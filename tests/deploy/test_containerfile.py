@@ -72,7 +72,7 @@ def test_containerignore_sends_only_the_sources() -> None:
     ]
     assert lines[0] == "*", "deny by default: no .venv, .tools or .git in the build context"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "schemas", "services"}
+    assert allowed == {"pyproject.toml", "README.md", "schemas", "services", "ticketroute"}
     copied = {
         source.rstrip("/")
         for w, a in instructions()

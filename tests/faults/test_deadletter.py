@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from services.deadletter import (
+from tests.factories import NETAPP, component, ticket_event
+from tests.faults.conftest import System, audit, wait_all_routed
+from ticketroute.deadletter import (
     REPLAYED_FROM,
     DeadLetterError,
     list_dead_letters,
     register,
     replay,
 )
-from tests.factories import NETAPP, component, ticket_event
-from tests.faults.conftest import System, audit, wait_all_routed
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,11 +13,11 @@ from pydantic import TypeAdapter
 
 from schemas.decision import EnrichedTicket, SubmitterContact
 from schemas.events import TicketEvent
-from services.cli import main as cli
 from services.enricher.enrich import enrich
 from services.router.outputs import Topics, decision_id, partner_view, route
 from services.runtime.events import to_json
 from tests.factories import PURE, component, sample_events, sample_index, ticket_event
+from ticketroute.cli import main as cli
 
 TOPICS = Topics("queue.redhat", "queue.partner.", "collab.tsanet", "sla.ownership")
 SUBMITTER = SubmitterContact(name="Red Hat", email="tsanet@redhat.example")

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 
 from schemas.decision import EnrichedTicket, SubmitterContact
 from schemas.events import TicketEvent
-from services import deadletter
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex, certification, enrich
 from services.router.outputs import Routing, Topics, route
 from services.runtime.events import to_json
 from services.runtime.pipeline import Rejected
 from services.runtime.settings import SAMPLE_CATALOG, RouterSettings
+from ticketroute import deadletter
 
 
 def _events(raw: Any) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.runtime.embedded import EmbeddedBroker, free_port
 
-SAMPLE_TICKETS = Path(__file__).resolve().parent / "samples" / "tickets.json"
+SAMPLE_TICKETS = Path(__file__).resolve().parent.parent / "services" / "samples" / "tickets.json"
 LOG_DIR = Path(os.environ.get("TICKETROUTE_RUN_DIR", ".run"))
 
 
