@@ -98,7 +98,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "SLA targets, durations, due times (sla.py, catalog.py, holidays)",
-        ("services/router/sla.py", "holidays/", "zoneinfo", "schemas/catalog.py"),
+        ("services/businesstime.py", "holidays/", "zoneinfo", "schemas/catalog.py"),
     ),
     (
         "service logic (enrich, policy, outputs, app; the baselines' transform)",

@@ -27,8 +27,8 @@ from schemas.decision import (
 from schemas.events import COLLABORATION_REQUESTED, TICKET_CREATED, TICKET_ROUTED
 from schemas.ids import Uuid5Namespace
 from schemas.ticket import PartnerCustomer, PartnerTicket, Ticket
+from services.businesstime import calendar_for, due_at
 from services.router.policy import Verdict, decide
-from services.router.sla import calendar_for, due_at
 
 # Fixed namespace: decision ids are the same in every process and after every restart.
 DECISION_IDS = Uuid5Namespace(uuid.UUID("6f1c2a9e-4b7d-5e3a-9c1f-0d2b8a7e6c54"))

@@ -733,7 +733,7 @@ async def test_huge_revision_is_rejected_or_routed_never_poisons_the_ticket(
 
 _KNOWN = [
     # BUG: no upper bound on opened_at (schemas/ticket.py Timestamp): the router's 24x7 due
-    # time overflows (OverflowError in services/router/sla.py due_at), the enriched message
+    # time overflows (OverflowError in services/businesstime.py due_at), the enriched message
     # is dead-lettered by the router as processing_error, not the input by the enricher.
     ("opened-year-9999", "opened_at", {"opened_at": "9999-12-31T23:00:00+00:00"}),
     # BUG: the event's own time has no bounds at all (schemas/events.py CloudEvent.time): an

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import BusinessHours, SlaTarget
-from services.router import sla
-from services.router.sla import (
+from services import businesstime as sla
+from services.businesstime import (
     BusinessCalendar,
     business_time_between,
     calendar_for,

@@ -1,4 +1,5 @@
-"""Response due times under a 24x7 or a business clock (contract sections 3 and 5).
+"""Business time: response due times and elapsed time under a 24x7 or a business clock, shared
+by the router (due times) and the tracker (at-risk moments, elapsed time).
 
 Pure: no I/O and no clock reading, so the router, the CLI and the tests all get the same answer
 for the same ticket, and a replayed event gets the same due time as the first delivery.
