@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from schemas.catalog import BusinessHours, SlaTarget
+from schemas.catalog import BusinessHours, Clock, SlaTarget
 
 # A real calendar has a business day within a week or two; this only keeps a broken calendar
 # (every day a holiday) from looping forever. About ten years of consecutive closed days.
@@ -98,14 +98,11 @@ def business_length(target: SlaTarget, calendar: BusinessCalendar) -> timedelta:
 
 def due_at(start: datetime, target: SlaTarget, calendar: BusinessCalendar) -> datetime:
     """When the response is due, in UTC, for a clock started at `start`."""
-    begin = _aware_utc(start, "start")
     if target.clock == "24x7":
-        # In UTC: adding to a zoned datetime would add wall-clock time and be off by the DST jump.
-        return begin + timedelta(days=target.within.days) + target.within.time
-    try:
-        return _business_due(begin, business_length(target, calendar), calendar)
-    except OverflowError as exc:
-        raise ValueError(f"a due time for {start.isoformat()} is beyond the calendar") from exc
+        length = timedelta(days=target.within.days) + target.within.time
+    else:
+        length = business_length(target, calendar)
+    return moment_after(start, length, target.clock, calendar)
 
 
 def _business_due(begin: datetime, remaining: timedelta, calendar: BusinessCalendar) -> datetime:
@@ -151,3 +148,40 @@ def business_time_between(start: datetime, end: datetime, calendar: BusinessCale
                 total += overlap
         day += _ONE_DAY
     return total
+
+
+def clock_time_between(
+    start: datetime, end: datetime, clock: Clock, calendar: BusinessCalendar
+) -> timedelta:
+    """The clock's time inside [start, end): elapsed time under 24x7, business time under a
+    business clock; nothing when `end` is not after `start`."""
+    if clock == "business":
+        return business_time_between(start, end, calendar)
+    return max(_aware_utc(end, "end") - _aware_utc(start, "start"), timedelta(0))
+
+
+def moment_after(
+    start: datetime, length: timedelta, clock: Clock, calendar: BusinessCalendar
+) -> datetime:
+    """The first moment, in UTC, at which `length` of the clock's time has passed since `start`
+    (under a business clock, counting starts at the next opening when `start` is closed)."""
+    begin = _aware_utc(start, "start")
+    if clock == "24x7":
+        # In UTC: adding to a zoned datetime would add wall-clock time and be off by the DST jump.
+        return begin + length
+    try:
+        return _business_due(begin, length, calendar)
+    except OverflowError as exc:
+        raise ValueError(f"a moment after {start.isoformat()} is beyond the calendar") from exc
+
+
+def fraction_elapsed_at(
+    start: datetime, due: datetime, fraction: float, clock: Clock, calendar: BusinessCalendar
+) -> datetime:
+    """When `fraction` of the target from `start` to `due` has elapsed, counted in the target's
+    clock: a P1D business target with 8-hour days is three quarters gone after 6 business
+    hours, not after 18 hours. Never after `due` (a target of no time is due at its start)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"a fraction of a target is between 0 and 1, not {fraction}")
+    target = clock_time_between(start, due, clock, calendar)
+    return min(moment_after(start, target * fraction, clock, calendar), _aware_utc(due, "due"))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import BusinessHours, SlaTarget
+from schemas.catalog import BusinessHours, Clock, SlaTarget
 from services import businesstime as sla
 from services.businesstime import (
     BusinessCalendar,
@@ -341,3 +341,101 @@ def test_24x7_due_is_start_plus_elapsed_time(
     due = due_at(start, t, calendar)
     assert due.tzinfo is UTC
     assert due - start == timedelta(days=t.within.days) + t.within.time
+
+
+# --- moments within a target (the tracker's at-risk moment and elapsed time) ---------------
+
+FRACTION_CASES = [
+    # Berlin, P1D = one 8-hour day. Mon 2026-11-23 09:00 CET: due at closing, 17:00 CET;
+    # three quarters = 6 business hours -> Mon 15:00 CET = 14:00Z.
+    pytest.param(
+        DE, at(DE, 2026, 11, 23, 9), "P1D", "business", 0.75, z(2026, 11, 23, 14), id="de-p1d"
+    ),
+    # New York over a weekend, P1D = 9 hours. Fri 2026-11-20 15:00 EST: 3h Friday, then Mon
+    # 09:00 + 6h -> due Mon 15:00 EST. Three quarters = 6h45: 3h Friday, Mon 09:00 + 3h45
+    # = 12:45 EST = 17:45Z.
+    pytest.param(
+        US, at(US, 2026, 11, 20, 15), "P1D", "business", 0.75, z(2026, 11, 23, 17, 45), id="us-wkd"
+    ),
+    # Over Thanksgiving (Thu 2026-11-26). Wed 15:00 EST, P1D: 3h Wed, holiday, Fri 09:00 + 6h
+    # -> due Fri 15:00 EST. 6h45: 3h Wed, Fri 09:00 + 3h45 = 12:45 EST = 17:45Z.
+    pytest.param(
+        US, at(US, 2026, 11, 25, 15), "P1D", "business", 0.75, z(2026, 11, 27, 17, 45), id="us-hol"
+    ),
+    # Over Berlin's switch to winter time (Sun 2026-10-25). Fri 2026-10-23 13:00 CEST
+    # (11:00Z), P1D = 8h: 4h Friday, Mon 09:00 CET + 4h -> due 13:00 CET. 6h: 4h Friday,
+    # Mon 09:00 CET + 2h = 11:00 CET = 10:00Z (an hour after 11:00 CEST would have been).
+    pytest.param(
+        DE, at(DE, 2026, 10, 23, 13), "P1D", "business", 0.75, z(2026, 10, 26, 10), id="de-dst"
+    ),
+    # Half of a PT4H target from Saturday: counting starts Mon 09:00 EST, due 13:00 EST;
+    # half = 2h -> 11:00 EST = 16:00Z.
+    pytest.param(
+        US, at(US, 2026, 11, 21, 12), "PT4H", "business", 0.5, z(2026, 11, 23, 16), id="us-sat"
+    ),
+    # 24x7, PT1H from 13:00Z: three quarters = 45 minutes of elapsed time -> 13:45Z.
+    pytest.param(US, z(2026, 11, 24, 13), "PT1H", "24x7", 0.75, z(2026, 11, 24, 13, 45), id="24x7"),
+]
+
+
+@pytest.mark.parametrize(
+    ("calendar", "start", "within", "clock", "fraction", "expected"), FRACTION_CASES
+)
+def test_fraction_elapsed_worked_by_hand(
+    calendar: BusinessCalendar,
+    start: datetime,
+    within: str,
+    clock: Clock,
+    fraction: float,
+    expected: datetime,
+) -> None:
+    due = due_at(start, target(within, clock), calendar)
+    moment = sla.fraction_elapsed_at(start, due, fraction, clock, calendar)
+    assert moment == expected
+    assert moment.tzinfo is UTC
+
+
+def test_fraction_of_no_time_is_the_due_time() -> None:
+    # A target of no time is due when it starts, even when that is a closed Saturday: the
+    # at-risk moment is never after the due time.
+    saturday = z(2026, 11, 21, 17)
+    assert sla.fraction_elapsed_at(saturday, saturday, 0.75, "business", US) == saturday
+    assert sla.fraction_elapsed_at(saturday, saturday, 0.75, "24x7", US) == saturday
+    # A due time before the start (a broken assignment) counts as no time too.
+    assert sla.fraction_elapsed_at(saturday, z(2026, 11, 20, 9), 0.5, "24x7", US) == z(
+        2026, 11, 20, 9
+    )
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_fraction_outside_the_target_is_refused(fraction: float) -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sla.fraction_elapsed_at(z(2026, 11, 24, 9), z(2026, 11, 24, 10), fraction, "24x7", US)
+
+
+def test_clock_time_between_worked_by_hand() -> None:
+    # Fri 17:30 EST to Mon 09:30 EST: 1 business hour (as above), 64 hours of elapsed time.
+    friday, monday = at(US, 2026, 11, 20, 17, 30), at(US, 2026, 11, 23, 9, 30)
+    assert sla.clock_time_between(friday, monday, "business", US) == timedelta(hours=1)
+    assert sla.clock_time_between(friday, monday, "24x7", US) == timedelta(hours=64)
+    # The other way round is no time on either clock.
+    assert sla.clock_time_between(monday, friday, "24x7", US) == timedelta(0)
+    assert sla.clock_time_between(monday, friday, "business", US) == timedelta(0)
+
+
+@PROPERTY
+@given(calendars, starts, business_targets, st.booleans(), st.floats(0, 1))
+def test_fraction_elapsed_is_that_fraction_of_the_target(
+    calendar: BusinessCalendar,
+    start: datetime,
+    parts: tuple[int, int, int],
+    business: bool,
+    fraction: float,
+) -> None:
+    clock = "business" if business else "24x7"
+    due = due_at(start, make_target(parts, clock), calendar)
+    moment = sla.fraction_elapsed_at(start, due, fraction, clock, calendar)
+    assert moment <= due
+    length = sla.clock_time_between(start, due, clock, calendar)
+    assert sla.clock_time_between(start, moment, clock, calendar) == length * fraction
+    assert sla.moment_after(start, length, clock, calendar) == due
