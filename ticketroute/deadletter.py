@@ -11,7 +11,7 @@ consumer group (it commits nothing and moves nobody's position) and stops at the
 partition, or after ~2 s without a new message, whichever comes first.
 
 `replay` republishes each chosen dead letter's original bytes and key, with its original
-headers minus the dead-letter ones (`error.*`, `source.*`), plus `replayed.from`
+headers minus the dead-letter ones (every `error.*` and `source.*`), plus `replayed.from`
 (`tickets.deadletter:PARTITION:OFFSET`) so a letter that fails again can be traced to its
 replay. `--fix-file` replaces the bytes of the one chosen letter. Letters that came from
 another topic than the target (e.g. a router dead letter, from tickets.enriched) are refused
@@ -35,9 +35,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-DEADLETTER_HEADERS = frozenset(
-    ("error.type", "error.message", "source.topic", "source.partition", "source.offset")
+from schemas.deadletter import (
+    ERROR_MESSAGE,
+    ERROR_TYPE,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+    is_deadletter_header,
 )
+
 REPLAYED_FROM = "replayed.from"
 IDLE_SECONDS = 2.0
 # A dead letter carries the original message, which may be large.
@@ -70,16 +76,16 @@ class DeadLetter:
 
     @property
     def error_type(self) -> str | None:
-        return self.header("error.type")
+        return self.header(ERROR_TYPE)
 
     @property
     def error_message(self) -> str | None:
-        return self.header("error.message")
+        return self.header(ERROR_MESSAGE)
 
     @property
     def source(self) -> str | None:
         """`topic/partition/offset` of the message that could not be used."""
-        parts = [self.header(f"source.{p}") for p in ("topic", "partition", "offset")]
+        parts = [self.header(h) for h in (SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET)]
         return "/".join(p or "?" for p in parts) if any(parts) else None
 
     def as_json(self) -> dict[str, Any]:
@@ -91,9 +97,9 @@ class DeadLetter:
             "key": _text(self.key),
             "error_type": self.error_type,
             "error_message": self.error_message,
-            "source_topic": self.header("source.topic"),
-            "source_partition": _int(self.header("source.partition")),
-            "source_offset": _int(self.header("source.offset")),
+            "source_topic": self.header(SOURCE_TOPIC),
+            "source_partition": _int(self.header(SOURCE_PARTITION)),
+            "source_offset": _int(self.header(SOURCE_OFFSET)),
             "size": len(self.value or b""),
         }
 
@@ -222,7 +228,9 @@ def _resolve(letters: Sequence[DeadLetter], ref: str) -> list[DeadLetter]:
 
 
 def replay_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
-    kept = [(k, v) for k, v in letter.headers if k not in DEADLETTER_HEADERS and k != REPLAYED_FROM]
+    """The letter's headers without the dead-letter ones and an earlier `replayed.from`, plus
+    its own `replayed.from`: the replayed message looks like the original, not like a letter."""
+    kept = [(k, v) for k, v in letter.headers if not is_deadletter_header(k) and k != REPLAYED_FROM]
     return [
         *[(k, v if v is not None else b"") for k, v in kept],
         (REPLAYED_FROM, f"{letter.topic}:{letter.ref}".encode()),
@@ -249,9 +257,9 @@ async def replay(
     if fix is not None and len(chosen) != 1:
         raise DeadLetterError(f"--fix-file replaces one dead letter; {len(chosen)} are chosen")
     if not allow_other_source:
-        foreign = [d for d in chosen if d.header("source.topic") not in (None, to)]
+        foreign = [d for d in chosen if d.header(SOURCE_TOPIC) not in (None, to)]
         if foreign:
-            names = ", ".join(f"{d.ref} (from {d.header('source.topic')})" for d in foreign)
+            names = ", ".join(f"{d.ref} (from {d.header(SOURCE_TOPIC)})" for d in foreign)
             raise DeadLetterError(
                 f"{names} did not come from {to}; name their topic with --to to replay them"
             )

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from schemas import deadletter
 from services.runtime import logs
 from services.runtime.health import Readiness
 from services.runtime.metrics import (
@@ -81,16 +82,6 @@ class Processor(Protocol):
         """The batch will be redelivered: forget what was learnt from it."""
 
 
-# Reserved dead-letter headers; an input header of the same name is not copied over them.
-_DLQ_HEADERS = (
-    "error.type",
-    "error.message",
-    "error.value_truncated",
-    "error.value_size",
-    "source.topic",
-    "source.partition",
-    "source.offset",
-)
 _MAX_ERROR_MESSAGE = 1000
 
 
@@ -109,7 +100,7 @@ def dead_letter(
     """
     headers: dict[str, str] = {}
     for name, raw in record.headers:
-        if name in _DLQ_HEADERS:
+        if deadletter.is_deadletter_header(name):
             continue
         try:
             headers[name] = raw.decode()
@@ -117,19 +108,19 @@ def dead_letter(
             continue  # a header that is not text cannot be republished as one
     headers.update(
         {
-            "error.type": error_type,
-            "error.message": " ".join(message.split())[:_MAX_ERROR_MESSAGE],
-            "source.topic": record.topic,
-            "source.partition": str(record.partition),
-            "source.offset": str(record.offset),
+            deadletter.ERROR_TYPE: error_type,
+            deadletter.ERROR_MESSAGE: " ".join(message.split())[:_MAX_ERROR_MESSAGE],
+            deadletter.SOURCE_TOPIC: record.topic,
+            deadletter.SOURCE_PARTITION: str(record.partition),
+            deadletter.SOURCE_OFFSET: str(record.offset),
         }
     )
     key, value = record.key or b"", record.value or b""
     room = max_request_size - _RECORD_OVERHEAD - len(key) - 100  # 100: the two headers below
     room -= sum(len(k) + len(v.encode()) for k, v in headers.items())
     if len(value) > room:
-        headers["error.value_truncated"] = "true"
-        headers["error.value_size"] = str(len(value))
+        headers[deadletter.VALUE_TRUNCATED] = "true"
+        headers[deadletter.VALUE_SIZE] = str(len(value))
         value = value[: max(room, 0)]
     return Outgoing(topic, key, value, headers)
 
