@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=explain)
     deadletter.register(commands)
+    from ticketroute import whatif  # noqa: PLC0415 - whatif reads events with _events above
+
+    whatif.register(commands)
     return parser
 
 
