@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -628,6 +629,69 @@ def test_dashboard_configmap(render: Render) -> None:
     assert any("histogram_quantile(0.99," in e for e in exprs)
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+# --- upgrades: a chart change that changes nothing in a pod restarts no pod -------------------
+
+
+def render_copy(
+    run_helm: HelmRun, tmp_path: Path, values: Path, *, version: str, app_version: str
+) -> Rendered:
+    """The chart copied with another version and appVersion in Chart.yaml, then rendered."""
+    chart = tmp_path / f"ticketroute-{version}-{app_version}"
+    shutil.copytree(CHART, chart)
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    meta.update(version=version, appVersion=app_version)
+    (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
+    result = run_helm(
+        "template", RELEASE, str(chart), "--namespace", NAMESPACE, "--values", str(values)
+    )
+    assert result.returncode == 0, result.stderr
+    return Rendered([d for d in yaml.safe_load_all(result.stdout) if d])
+
+
+def pod_templates(rendered: Rendered) -> dict[str, Manifest]:
+    return {name: d["spec"]["template"] for name, d in rendered.deployments().items()}
+
+
+def test_a_new_chart_version_leaves_the_pods_unchanged(
+    scenario: str, render: Render, run_helm: HelmRun, tmp_path: Path
+) -> None:
+    """A pod template that changes restarts every pod of its Deployment, and each restart
+    rebalances the consumer group: a chart upgrade that changes nothing the pods run must not
+    change the pod templates (no chart version in their labels nor in their checksums)."""
+    values = scenario_file(scenario)
+    before = render(values)
+    after = render_copy(run_helm, tmp_path, values, version="9.8.7", app_version="0.1.0")
+    for name, deployment in after.deployments().items():
+        # The new version did reach the render: the Deployment's own labels carry it.
+        assert deployment["metadata"]["labels"]["helm.sh/chart"] == "ticketroute-9.8.7"
+        labels = before.deployments()[name]["metadata"]["labels"]
+        assert labels["helm.sh/chart"] == "ticketroute-0.1.0"
+    assert pod_templates(after) == pod_templates(before)
+
+
+def test_a_new_app_version_with_a_pinned_image_leaves_the_pods_unchanged(
+    render: Render, run_helm: HelmRun, tmp_path: Path
+) -> None:
+    values = tmp_path / "pinned.yaml"
+    values.write_text(scenario_file("hpa").read_text() + "\nimage:\n  tag: 0.1.0\n")
+    before = render(values)
+    after = render_copy(run_helm, tmp_path, values, version="0.2.0", app_version="0.2.0")
+    assert pod_templates(after) == pod_templates(before)
+    assert container(after.deployments()["router"])["image"].endswith(":0.1.0")
+
+
+def test_changed_kafka_credentials_restart_the_pods(render: Render, tmp_path: Path) -> None:
+    """The checksum annotation still follows the Secret's data."""
+    values = tmp_path / "rotated.yaml"
+    values.write_text(yaml.safe_dump({"kafka": {"sasl": {"password": "rotated"}}}))
+    before = render(scenario_file("hpa"))
+    after = render(scenario_file("hpa"), values)
+    for name, deployment in after.deployments().items():
+        old = before.deployments()[name]["spec"]["template"]["metadata"]["annotations"]
+        new = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert new["checksum/kafka-secret"] != old["checksum/kafka-secret"], name
 
 
 # --- the schema and the templates refuse bad values ----------------------------------------

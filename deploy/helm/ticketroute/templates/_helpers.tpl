@@ -53,6 +53,21 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/*
+Labels of one service's pods: without the chart's version (helm.sh/chart) nor the app's (the
+image says which runs), so an upgrade that changes nothing in the pod restarts no pod; each
+restart rebalances the service's consumer group. The checksum annotations hash only the data
+of the ConfigMap and Secret, for the same reason.
+*/}}
+{{- define "ticketroute.podLabels" -}}
+{{ include "ticketroute.componentSelectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: ticketroute
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{- define "ticketroute.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "ticketroute.fullname" .) .Values.serviceAccount.name -}}
