@@ -109,6 +109,9 @@ async def publish_samples_and_show(
 
 
 def main() -> None:
+    # One line at a time even into a pipe (`make run | tee run.log`, CI logs, kubectl logs),
+    # where Python would otherwise hold the output in a block buffer until it exits.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     LOG_DIR.mkdir(exist_ok=True)
     stop = asyncio.Event()
     with contextlib.ExitStack() as stack:

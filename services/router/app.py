@@ -47,7 +47,7 @@ class RouterProcessor:
         self._dropped: Counter[str] = Counter()
 
     def process(self, record: Record) -> Sequence[Outgoing]:
-        enriched = events.parse(EnrichedTicketEvent, record.value).data
+        enriched = events.parse_record(EnrichedTicketEvent, record).data
         ticket, event_id = enriched.ticket, enriched.event.id
         verdict = self.memory.judge(event_id, ticket.ticket_id, ticket.revision)
         if verdict != "new":

@@ -1,9 +1,10 @@
-"""CloudEvents in and out: parsing input into a model (or a dead-letter verdict) and encoding
-outputs in structured JSON mode."""
+"""CloudEvents in and out: parsing input, in structured or binary mode, into a model (or a
+dead-letter verdict) and encoding outputs in structured JSON mode."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -14,9 +15,13 @@ from pydantic_core import ErrorDetails
 from schemas.catalog import CatalogModel
 from schemas.events import CONTENT_TYPE
 from schemas.ids import Uuid5Namespace
-from services.runtime.pipeline import Outgoing, Rejected
+from services.runtime.pipeline import Outgoing, Record, Rejected
 
 HEADERS = {"content-type": CONTENT_TYPE}
+# The CloudEvents Kafka binding: binary mode's attribute headers, and the content types that
+# mark a structured event.
+BINARY_PREFIX = "ce_"
+STRUCTURED_CONTENT_TYPES = "application/cloudevents"
 # Output event ids are derived, so the same output published twice keeps its id.
 EVENT_IDS = Uuid5Namespace(uuid.UUID("0b5e3f7a-9d64-5c2e-8a1b-3f4c6d7e8f90"))
 _MAX_PROBLEMS = 5
@@ -54,12 +59,58 @@ def _describe(error: ValidationError) -> tuple[str, str]:
 
 
 def parse(model: type[ModelT], raw: bytes | None) -> ModelT:
+    """A structured-mode event: the whole CloudEvent is the JSON value."""
     if not raw:
         raise Rejected("empty", "the message has no value")
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
         raise Rejected(*_describe(error)) from None
+
+
+def parse_record(model: type[ModelT], record: Record) -> ModelT:
+    """An input event in either mode of the CloudEvents Kafka binding: binary (attributes in
+    `ce_*` headers, the data as the value) when a `ce_specversion` header is present and the
+    content type is not a structured CloudEvent's; structured otherwise, whatever its
+    `content-type` header says (the SDKs write `application/json` in structured mode)."""
+    if record.headers:
+        attributes = _binary_attributes(record.headers)
+        if attributes is not None:
+            return parse(model, _as_structured(attributes, record.value))
+    return parse(model, record.value)
+
+
+def _binary_attributes(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str] | None:
+    attributes: dict[str, str] = {}
+    content_type = ""
+    for name, raw in headers:
+        lowered = name.lower()
+        if lowered == "content-type" and raw is not None:
+            content_type = raw.decode(errors="replace")
+        elif lowered.startswith(BINARY_PREFIX) and raw is not None:
+            try:
+                attributes[lowered[len(BINARY_PREFIX) :]] = raw.decode()
+            except UnicodeDecodeError:
+                raise Rejected(
+                    "invalid_event", f"header {name}: a CloudEvents attribute must be UTF-8"
+                ) from None
+    if "specversion" not in attributes or content_type.startswith(STRUCTURED_CONTENT_TYPES):
+        return None
+    if content_type:
+        attributes["datacontenttype"] = content_type
+    return attributes
+
+
+def _as_structured(attributes: dict[str, str], value: bytes | None) -> bytes:
+    """The binary event written as the structured one it stands for, so that both modes are
+    validated by one model with the same rules and messages."""
+    if not value:
+        raise Rejected("empty", "the message has no value (binary mode: the event's data)")
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise Rejected("invalid_json", f"not valid JSON (binary mode data): {error}") from None
+    return orjson.dumps({**attributes, "data": data})
 
 
 def derived_id(*parts: str) -> str:

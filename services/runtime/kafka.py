@@ -1,5 +1,6 @@
-"""Kafka wiring shared by both services: the FastStream broker with its security, topic
-creation, the batch subscriber around a BatchPipeline, and the service's life cycle."""
+"""Kafka wiring shared by the services: FastStream's broker for consuming, our own aiokafka
+producer for publishing, topic creation, the batch subscriber around a BatchPipeline, and the
+service's life cycle."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import contextlib
 import dataclasses
 import signal
 import ssl
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import murmur2
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.message import KafkaMessage
+from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
 from faststream.security import (
     BaseSecurity,
@@ -28,6 +31,7 @@ from faststream.security import (
 
 from services.runtime.health import Readiness, start_health_server
 from services.runtime.pipeline import BatchPipeline, Outgoing, Processor, Publish
+from services.runtime.progress import ConsumerProgress, FastStreamLog, HasConsumer
 from services.runtime.settings import ServiceSettings
 
 log = structlog.get_logger()
@@ -67,21 +71,19 @@ def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
     )
 
 
-def build_broker(settings: ServiceSettings) -> KafkaBroker:
+def build_broker(
+    settings: ServiceSettings, progress: ConsumerProgress | None = None
+) -> KafkaBroker:
+    """FastStream's broker, for consuming: the services publish through their own producer
+    (`build_producer`). FastStream's errors (a fetch that fails, a record batch it cannot
+    decode) reach our logs through `progress`; its per-batch lines at INFO are dropped."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         security=kafka_security(settings),
         client_id=settings.kafka_client_id,
-        # acks=all: an output counts as delivered only once the in-sync replicas have it.
-        acks="all",
-        max_request_size=settings.kafka_max_request_size,
-        linger_ms=2,
-        max_batch_size=256 * 1024,
         graceful_timeout=settings.shutdown_grace_seconds,
         allow_auto_create_topics=settings.topic_create,
-        retry_backoff_ms=200,
-        # FastStream logs every consumed batch at INFO; ours are the logs that matter.
-        logger=None,
+        logger=progress.faststream_log if progress else FastStreamLog(),
     )
 
 
@@ -126,50 +128,54 @@ async def _records_decoder(message: KafkaMessage, _original: Any) -> Any:
     return message.raw_message
 
 
-def _aiokafka_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
-    """The connected broker's own aiokafka producer; None on FastStream's in-memory test broker.
-
-    Reached through FastStream's private state (pinned to 0.7.x in pyproject.toml; the
-    contract tests on the embedded broker cover this path)."""
-    state = getattr(broker.config.producer, "_producer", None)
-    producer = getattr(state, "producer", None)
-    return producer if isinstance(producer, AIOKafkaProducer) else None
-
-
-_WORDS = [struct.Struct(f"<{n}I") for n in range(65)]  # keys of up to 259 bytes
+def client_args(settings: ServiceSettings) -> dict[str, Any]:
+    """The keyword arguments every aiokafka client of ours takes: brokers, client id, security."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "client_id": settings.kafka_client_id,
+        **parse_security(kafka_security(settings)),
+    }
 
 
-def murmur2(key: bytes) -> int:
-    """Kafka's default partitioner hash (the Java client's `Utils.murmur2`), equal to aiokafka's
-    `murmur2` at about 60% of its cost: the key's 4-byte words are read at once, each step masks
-    only where Python's integers would otherwise grow, and the constants are literals (a global
-    look-up each costs more than the arithmetic). Once per record sent."""
-    n = len(key)
-    h = 0x9747B28C ^ n
-    words = _WORDS[n >> 2] if n < 260 else struct.Struct(f"<{n >> 2}I")
-    for word in words.unpack_from(key):
-        k = (word * 0x5BD1E995) & 0xFFFFFFFF
-        h = ((h * 0x5BD1E995) & 0xFFFFFFFF) ^ (((k ^ (k >> 24)) * 0x5BD1E995) & 0xFFFFFFFF)
-    tail = n & 3
-    if tail:
-        h = ((h ^ int.from_bytes(key[n - tail :], "little")) * 0x5BD1E995) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * 0x5BD1E995) & 0xFFFFFFFF
-    return h ^ (h >> 15)
+def build_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """The services' producer: acks=all, so an output counts as delivered only once the in-sync
+    replicas have it. Idempotence stays off: the embedded test broker cannot grant producer ids,
+    and every repeat carries the same derived ids anyway."""
+    return AIOKafkaProducer(
+        **client_args(settings),
+        acks="all",
+        max_request_size=settings.kafka_max_request_size,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        retry_backoff_ms=200,
+    )
+
+
+class BatchProducer(Protocol):
+    """What `send_in_batches` needs of a producer: aiokafka's batch API (a fake in the
+    in-memory contract tests)."""
+
+    async def partitions_for(self, topic: str) -> set[int]: ...
+
+    def create_batch(self) -> Any: ...
+
+    async def send_batch(
+        self, batch: Any, topic: str, *, partition: int
+    ) -> asyncio.Future[Any]: ...
 
 
 async def send_in_batches(
-    producer: AIOKafkaProducer, outputs: Sequence[Outgoing]
+    producer: BatchProducer, outputs: Sequence[Outgoing]
 ) -> list[asyncio.Future[Any]]:
     """Send records as aiokafka record batches, one per topic and partition, each record keyed
     and placed where the default partitioner would put it (so per-key order holds).
 
     One `send_batch` per partition instead of one `send` per record: the per-record cost of
     aiokafka's `send` (futures, metadata and partitioner calls) was the largest part of what a
-    service spends outside its own code (bench/README.md)."""
+    service spent outside its own code (bench/README.md)."""
     partitions: dict[str, list[int]] = {}
     hashes: dict[bytes, int] = {}  # the router sends two records per ticket with one key
-    batches: dict[tuple[str, int], BatchBuilder] = {}
+    batches: dict[tuple[str, int], Any] = {}
     futures: list[asyncio.Future[Any]] = []
     for out in outputs:
         topic_partitions = partitions.get(out.topic)
@@ -179,7 +185,7 @@ async def send_in_batches(
             )
         key_hash = hashes.get(out.key)
         if key_hash is None:
-            # aiokafka's (and the Java client's) default partitioner: murmur2 of the key.
+            # The Java client's (and aiokafka's) default partitioner: murmur2 of the key.
             key_hash = hashes[out.key] = murmur2(out.key) & 0x7FFFFFFF
         where = (out.topic, topic_partitions[key_hash % len(topic_partitions)])
         headers = [(name, value.encode()) for name, value in out.headers.items()]
@@ -196,25 +202,12 @@ async def send_in_batches(
     return futures
 
 
-def publisher(broker: KafkaBroker) -> Publish:
+def publisher(producer: BatchProducer) -> Publish:
     """Publish a batch's outputs without waiting for the broker; the pipeline awaits the
-    futures at once.
-
-    Straight to aiokafka when connected to Kafka: our outputs are already serialised, and
-    `broker.publish` would run FastStream's middleware and codec per record. FastStream's
-    in-memory test broker goes through `broker.publish`, which it intercepts."""
+    futures at once."""
 
     async def publish(outputs: Sequence[Outgoing]) -> Sequence[asyncio.Future[Any]]:
-        producer = _aiokafka_producer(broker)
-        if producer is not None:
-            return await send_in_batches(producer, outputs)
-        sent = [
-            await broker.publish(
-                out.value, out.topic, key=out.key, headers=out.headers, no_confirm=True
-            )
-            for out in outputs
-        ]
-        return [f for f in sent if asyncio.isfuture(f)]  # the test broker delivers at once
+        return await send_in_batches(producer, outputs)
 
     return publish
 
@@ -231,10 +224,10 @@ class ServiceSpec:
     processor: Processor
 
 
-def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -> None:
+def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -> HasConsumer:
+    """The service's batch subscriber: each batch goes through the pipeline, then is committed."""
     s = spec.settings
-
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         topic(s, spec.input_topic),
         batch=True,
         group_id=spec.group_id,
@@ -252,40 +245,78 @@ def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -
         decoder=_records_decoder,
         title=f"{spec.name}:{spec.input_topic}",
     )
+
+    @subscriber
     async def on_batch(records: Any) -> None:
         await pipeline.handle(records)
 
+    return subscriber
 
-def wire(broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness) -> None:
-    """Put a service on a broker: its batch subscriber, publishing through the same broker."""
+
+def wire(
+    broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness, publish: Publish
+) -> HasConsumer:
+    """Put a service on a broker: its batch subscriber, publishing through `publish`."""
     pipeline = BatchPipeline(
         spec.processor,
-        publisher(broker),
+        publish,
         spec.settings.topic_deadletter,
         readiness,
         retry_backoff_max_seconds=spec.settings.retry_backoff_max_seconds,
         max_request_size=spec.settings.kafka_max_request_size,
     )
-    subscribe(broker, spec, pipeline)
+    return subscribe(broker, spec, pipeline)
 
 
-async def _connect(broker: KafkaBroker, spec: ServiceSpec, stop: asyncio.Event) -> bool:
+async def create_topics(settings: ServiceSettings, names: Sequence[str]) -> None:
+    """Create the topics that do not exist yet (partitions and replication from the settings);
+    one that exists already is fine, any other refusal is logged and the service goes on."""
+    admin = AIOKafkaAdminClient(**client_args(settings))
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [
+                NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+                for name in dict.fromkeys(names)
+            ]
+        )
+    finally:
+        await admin.close()
+    for name, code, *rest in response.topic_errors:
+        error = for_code(code)
+        if code and error is not TopicAlreadyExistsError:
+            message = rest[0] if rest and rest[0] else error.__name__
+            log.warning("topic_not_created", topic=name, error=message)
+
+
+class Connection:
+    """The service's clients: FastStream's consumer broker and our own producer."""
+
+    def __init__(self, broker: KafkaBroker, producer: AIOKafkaProducer) -> None:
+        self.broker = broker
+        self.producer = producer
+
+    async def start(self, spec: ServiceSpec) -> None:
+        s = spec.settings
+        await self.producer.start()
+        if s.topic_create:
+            await create_topics(s, [spec.input_topic, *spec.output_topics])
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.broker.stop()
+        finally:
+            await self.producer.stop()
+
+
+async def _connect(connection: Connection, spec: ServiceSpec, stop: asyncio.Event) -> bool:
     """Connect, create the topics, start consuming; retry with backoff until stopped."""
     s = spec.settings
     delay = 0.5
     while not stop.is_set():
         try:
-            await broker.connect()
-            if s.topic_create:
-                results = await broker.config.admin.create_topics(
-                    [topic(s, name) for name in spec.output_topics]
-                )
-                for result in results:
-                    if result.error:
-                        log.warning(
-                            "topic_not_created", topic=result.topic, error=str(result.error)
-                        )
-            await broker.start()
+            await connection.start(spec)
         except Exception as error:
             log.warning(
                 "kafka_unreachable_retrying",
@@ -294,7 +325,7 @@ async def _connect(broker: KafkaBroker, spec: ServiceSpec, stop: asyncio.Event) 
                 retry_in_s=round(delay, 1),
             )
             with contextlib.suppress(Exception):
-                await broker.stop()
+                await connection.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, s.retry_backoff_max_seconds)
@@ -328,8 +359,11 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = build_broker(s)
-    wire(broker, spec, readiness)
+    progress = ConsumerProgress(readiness, stall_after_seconds=s.stall_timeout_seconds)
+    broker = build_broker(s, progress)
+    producer = build_producer(s)
+    subscriber = wire(broker, spec, readiness, publisher(producer))
+    connection = Connection(broker, producer)
     log.info(
         "service_starting",
         service=spec.name,
@@ -338,24 +372,25 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
         group_id=spec.group_id,
         metrics_port=port,
     )
-    probe: asyncio.Task[None] | None = None
-    if await _connect(broker, spec, stop):
+    tasks: list[asyncio.Task[None]] = []
+    if await _connect(connection, spec, stop):
         readiness.clear("starting")
         log.info("service_ready", service=spec.name)
-        probe = asyncio.create_task(_probe(broker, readiness, stop))
+        tasks.append(asyncio.create_task(_probe(broker, readiness, stop)))
+        tasks.append(asyncio.create_task(progress.watch(subscriber, stop)))
         await stop.wait()
     readiness.fail("stopping")
     log.info("service_stopping", service=spec.name, grace_s=s.shutdown_grace_seconds)
     status = 0
     try:
-        await asyncio.wait_for(broker.stop(), s.shutdown_grace_seconds)
+        await asyncio.wait_for(connection.stop(), s.shutdown_grace_seconds)
     except TimeoutError:
         status = 1
         log.error(  # noqa: TRY400 - the timeout is the news, not its traceback
             "shutdown_grace_exceeded", grace_s=s.shutdown_grace_seconds
         )
-    if probe:
-        probe.cancel()
+    for task in tasks:
+        task.cancel()
     server.close()
     log.info("service_stopped", service=spec.name, exit_code=status)
     return status

@@ -100,6 +100,9 @@ class ServiceSettings(BaseSettings):
     """On SIGTERM, how long the batch in hand may take to finish and commit."""
 
     # --- operations ----------------------------------------------------------------------------
+    stall_timeout_seconds: Annotated[float, Field(ge=1, le=3600)] = 10.0
+    """How long an input partition may have records to read without its position moving
+    before the service logs it as stalled, counts it and reports not ready on /readyz."""
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod serves probes on all interfaces
     """Address of the /metrics, /healthz and /readyz server."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from services.runtime.health import Readiness
 from services.runtime.kafka import ServiceSpec, build_broker, wire
@@ -21,9 +23,14 @@ class _Nothing:
         pass
 
 
+async def _publish_nothing(outputs: Sequence[Outgoing]) -> Sequence[asyncio.Future[Any]]:
+    return []
+
+
 def _consumer_args(settings: ServiceSettings) -> dict[str, object]:
     broker = build_broker(settings)
-    wire(broker, ServiceSpec("test", settings, "in", "group", [], _Nothing()), Readiness())
+    spec = ServiceSpec("test", settings, "in", "group", [], _Nothing())
+    wire(broker, spec, Readiness(), _publish_nothing)
     (subscriber,) = broker.subscribers
     # FastStream's private state (pinned to 0.7.x): the keyword arguments of AIOKafkaConsumer.
     args: dict[str, object] = subscriber._connection_args  # type: ignore[attr-defined]
