@@ -41,6 +41,13 @@ class TicketEvent(CloudEvent[Ticket]):
     """What the ticketing system publishes on `tickets.incoming`."""
 
     type: TicketEventType
+    subject: Annotated[
+        str | None,
+        Field(
+            description="The ticket_id, when present: the services refuse an event whose "
+            "subject is not its data.ticket_id, a comparison JSON Schema cannot express."
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _subject_is_ticket(self) -> TicketEvent:

@@ -17,6 +17,7 @@ from pydantic import (
     GetPydanticSchema,
     WithJsonSchema,
 )
+from pydantic.config import JsonDict
 from pydantic_core import core_schema as cs
 
 # ISO 3166-1 alpha-2, officially assigned codes.
@@ -277,6 +278,11 @@ ISO_COUNTRIES = frozenset(
 TICKET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # ASCII digits only: `\d` would also take Arabic-Indic digits, which no version compares to.
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
+# For the published JSON Schema of a one-line field. In JSON Schema's regex dialect (ECMA-262)
+# and in the services, `$` is the end of the text; in Python's `re`, which python-jsonschema
+# uses, it also matches before a final newline, so "T-1\n" would pass there. Said again in a
+# form every engine reads alike.
+ONE_LINE: JsonDict = {"not": {"pattern": "\n"}}
 
 
 # Names the zone database carries that are not places: their offsets depend on the host.
@@ -327,15 +333,31 @@ def _clean_text(tp: object, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
     )
 
 
+# The published schemas list the very names the services accept, so that a producer that
+# validates against them meets no dead letter for a country or a zone.
 Country = Annotated[
     str,
     _one_of(ISO_COUNTRIES, "country", "not an ISO 3166-1 alpha-2 country code"),
-    WithJsonSchema({"type": "string", "description": "ISO 3166-1 alpha-2 country code"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(ISO_COUNTRIES),
+            "description": "ISO 3166-1 alpha-2 country code, officially assigned, upper case",
+        }
+    ),
 ]
 TimeZoneName = Annotated[
     str,
     _one_of(_known_timezones(), "timezone", "not an IANA time zone name"),
-    WithJsonSchema({"type": "string", "description": "IANA time zone name"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(_known_timezones()),
+            "description": "IANA time zone name, exactly as the tz database spells it (the "
+            "zones of the `tzdata` release the services run with; a zone added by a newer "
+            "release is refused until they are updated)",
+        }
+    ),
 ]
 # Control characters other than tab and newlines have no business in a ticket's short fields;
 # refusing them keeps them out of logs and partner payloads. Length limits go before it:
@@ -343,10 +365,14 @@ TimeZoneName = Annotated[
 CLEAN = GetPydanticSchema(_clean_text)
 # An RFC 3339 timestamp: an offset is required, and years outside 1970-2200 are absurd here.
 # ASCII digits: \d in pydantic-core's regex is Unicode-aware.
-_RFC3339 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"  # date and time
+_RFC3339_AFTER_YEAR = (
+    r"-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"  # date and time
     r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"  # fraction, offset
 )
+_RFC3339 = r"^[0-9]{4}" + _RFC3339_AFTER_YEAR
+# The published schema bounds the year in the text (1970-2199): JSON Schema has no way to
+# compare instants, so within a day of either bound the offset decides, which it cannot see.
+_RFC3339_IN_RANGE = r"^(19[7-9][0-9]|2[01][0-9]{2})" + _RFC3339_AFTER_YEAR
 EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 LATEST = datetime.fromisoformat("2200-01-01T00:00:00+00:00")
 # The shape is checked first: pydantic alone would also read "1795000000" or a number as a
@@ -379,7 +405,12 @@ Timestamp = Annotated[
         {
             "type": "string",
             "format": "date-time",
-            "description": "RFC 3339 with an offset, between 1970 and 2200",
+            "pattern": _RFC3339_IN_RANGE,
+            **ONE_LINE,
+            "description": "RFC 3339 with an offset, from 1970-01-01T00:00:00Z up to, not "
+            "including, 2200-01-01T00:00:00Z. The pattern bounds the year as written; the "
+            "services compare the instant, so within a day of either bound an offset that "
+            "crosses it is refused by them although the pattern allows it.",
         }
     ),
 ]
@@ -400,7 +431,9 @@ class Product:
     __pydantic_config__ = _STRICT
 
     name: Annotated[str, Field(min_length=1, max_length=200), CLEAN]
-    version: Annotated[str, Field(pattern=VERSION_PATTERN, max_length=50)]
+    version: Annotated[
+        str, Field(pattern=VERSION_PATTERN, max_length=50, json_schema_extra=ONE_LINE)
+    ]
 
 
 @dataclass(kw_only=True)
@@ -436,7 +469,7 @@ class TicketComponent:
 class Ticket:
     __pydantic_config__ = _STRICT
 
-    ticket_id: Annotated[str, Field(pattern=TICKET_ID_PATTERN)]
+    ticket_id: Annotated[str, Field(pattern=TICKET_ID_PATTERN, json_schema_extra=ONE_LINE)]
     revision: Annotated[int, Field(ge=1, le=2**63 - 1)]  # a Java long, as every consumer can read
     opened_at: Timestamp
     severity: Annotated[int, Field(ge=1, le=4)]
