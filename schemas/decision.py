@@ -4,7 +4,7 @@ ticket, the TSANet collaboration request and the SLA assignment (contract sectio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -222,6 +222,18 @@ class CollaborationRequested:
 
 
 @dataclass(kw_only=True)
+class CustomerCalendar:
+    """The customer's business calendar: open from `start` to `end` on weekdays in `timezone`,
+    except `country`'s public holidays. With it a consumer counts business time as the router
+    does."""
+
+    timezone: str
+    country: str
+    start: time
+    end: time
+
+
+@dataclass(kw_only=True)
 class SlaAssigned:
     """`sla.ownership`: who owns the first response, and by when."""
 
@@ -235,6 +247,7 @@ class SlaAssigned:
     response_due_at: datetime
     basis: str
     collaborators: tuple[Collaborator, ...]
+    calendar: CustomerCalendar
 
 
 class EnrichedTicketEvent(CloudEvent[EnrichedTicket]):

@@ -9,8 +9,6 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
 
 from schemas.decision import (
     CollaborationRequestedEvent,
@@ -20,6 +18,15 @@ from schemas.decision import (
     SlaAssignedEvent,
 )
 from schemas.events import TicketEvent
+from schemas.tracker import (
+    PartnerResponseEvent,
+    RedHatResponseEvent,
+    SlaAtRiskEvent,
+    SlaBreachedEvent,
+    SlaCancelledEvent,
+    SlaCompletedEvent,
+    TsanetResponseEvent,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,32 +80,59 @@ CHANNELS: list[tuple[str, type[BaseModel], str, str, str, str]] = [
         "the router",
         "Who owns each ticket's first response, and by when.",
     ),
+    (
+        "redhat-response-event",
+        RedHatResponseEvent,
+        "responses.redhat",
+        "support.response.recorded",
+        "the ticketing system",
+        "Red Hat engineers' first responses: they stop the clocks Red Hat owns.",
+    ),
+    (
+        "partner-response-event",
+        PartnerResponseEvent,
+        "responses.partner.{vendor_id}",
+        "support.response.recorded",
+        "that partner only",
+        "A partner's first responses: they stop the owner clocks of that vendor.",
+    ),
+    (
+        "tsanet-response-event",
+        TsanetResponseEvent,
+        "responses.tsanet",
+        "support.response.recorded",
+        "the TSANet connector",
+        "Receiving vendors' first answers to collaboration requests: they stop the "
+        "collaborator clocks.",
+    ),
+    *(
+        (
+            f"sla-{kind.replace('_', '-')}-event",
+            model,
+            "sla.events",
+            f"support.sla.{kind}",
+            "the tracker",
+            "The lifecycle of every SLA clock: at risk, breached, completed or cancelled.",
+        )
+        for kind, model in (
+            ("at_risk", SlaAtRiskEvent),
+            ("breached", SlaBreachedEvent),
+            ("completed", SlaCompletedEvent),
+            ("cancelled", SlaCancelledEvent),
+        )
+    ),
 ]
-
-
-class PublishedJsonSchema(GenerateJsonSchema):
-    """Pydantic's JSON Schema, said so that any validator reads it as the services mean it."""
-
-    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
-        return {"$schema": self.schema_dialect, **super().generate(schema, mode)}
-
-    def time_schema(self, schema: core_schema.TimeSchema) -> JsonSchemaValue:
-        # A time of day without an offset (business hours, in the customer's zone): the
-        # "time" format would ask validators for an offset.
-        return {
-            "type": "string",
-            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?$",
-            "description": "a local time of day, HH:MM:SS (RFC 3339 partial-time, no offset)",
-        }
+# Channels the services publish; the others are their inputs, whose schemas show what may be
+# left out (validation mode) rather than what is always written.
+_SERVICES = frozenset({"the enricher", "the router", "the tracker"})
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     return {
         name: model.model_json_schema(
-            mode="serialization" if name != "ticket-event" else "validation",
-            schema_generator=PublishedJsonSchema,
+            mode="serialization" if publisher in _SERVICES else "validation"
         )
-        for name, model, *_ in CHANNELS
+        for name, model, _address, _types, publisher, _description in CHANNELS
     }
 
 
@@ -111,6 +145,7 @@ def asyncapi() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    addresses = [address for _name, _model, address, *_ in CHANNELS]
     for name, _model, address, types, publisher, description in CHANNELS:
         key = _camel(name)
         messages[key] = {
@@ -120,6 +155,11 @@ def asyncapi() -> dict[str, Any]:
             "payload": {"$ref": f"./jsonschema/{name}.json"},
             "bindings": {"kafka": {"key": {"type": "string", "description": "the ticket_id"}}},
         }
+        # A topic with several event types is one channel, named after the topic.
+        channel_key = _camel(address.replace(".", "-")) if addresses.count(address) > 1 else key
+        if channel_key in channels:
+            channels[channel_key]["messages"][key] = {"$ref": f"#/components/messages/{key}"}
+            continue
         channel: dict[str, Any] = {
             "address": address,
             "description": f"{description} Published by {publisher}.",
@@ -129,11 +169,11 @@ def asyncapi() -> dict[str, Any]:
             channel["parameters"] = {
                 "vendor_id": {"description": "a catalog vendor id, ^[a-z0-9][a-z0-9-]{0,39}$"}
             }
-        channels[key] = channel
-        action = "receive" if address == "tickets.incoming" else "send"
-        operations[f"{action}{key[0].upper()}{key[1:]}"] = {
+        channels[channel_key] = channel
+        action = "send" if publisher in _SERVICES else "receive"
+        operations[f"{action}{channel_key[0].upper()}{channel_key[1:]}"] = {
             "action": action,
-            "channel": {"$ref": f"#/channels/{key}"},
+            "channel": {"$ref": f"#/channels/{channel_key}"},
         }
     channels["deadletter"] = {
         "address": "tickets.deadletter",

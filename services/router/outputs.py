@@ -12,6 +12,7 @@ from schemas.decision import (
     CollaborationRequest,
     CollaborationRequested,
     Collaborator,
+    CustomerCalendar,
     CustomerRef,
     Decision,
     DecisionComponent,
@@ -200,5 +201,11 @@ def route(enriched: EnrichedTicket, topics: Topics, submitter: SubmitterContact)
         response_due_at=decision.response_due_at,
         basis=basis,
         collaborators=collaborators,
+        calendar=CustomerCalendar(
+            timezone=customer.timezone,
+            country=customer.country,
+            start=enriched.business_hours.start,
+            end=enriched.business_hours.end,
+        ),
     )
     return Routing(decision, topic, event_type, payload, sla)

@@ -258,6 +258,13 @@ async def test_rule_end_to_end(stack: Stack, case: Case) -> None:
         "response_due_at": case.due,
         "basis": case.basis,
         "collaborators": case.collaborators,
+        # Every case's customer is in New York; the sample catalog opens US calendars 09-18.
+        "calendar": {
+            "timezone": "America/New_York",
+            "country": "US",
+            "start": "09:00:00",
+            "end": "18:00:00",
+        },
     }
 
     if case.topic == "collab.tsanet":

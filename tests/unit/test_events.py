@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from schemas.decision import Owner, SlaAssigned
+from schemas.decision import CustomerCalendar, Owner, SlaAssigned
 from schemas.events import TicketEvent
 from services.runtime.events import encode, parse
 from services.runtime.pipeline import Rejected
@@ -124,6 +124,9 @@ def test_encoded_event_is_structured_cloudevent() -> None:
         response_due_at=datetime(2026, 11, 24, 14, tzinfo=UTC),
         basis="b",
         collaborators=[],
+        calendar=CustomerCalendar(
+            timezone="Europe/Berlin", country="DE", start=time(9), end=time(17, 30)
+        ),
     )
     out = encode(
         topic="sla.ownership",
@@ -157,6 +160,12 @@ def test_encoded_event_is_structured_cloudevent() -> None:
             "response_due_at": "2026-11-24T14:00:00Z",
             "basis": "b",
             "collaborators": [],
+            "calendar": {
+                "timezone": "Europe/Berlin",
+                "country": "DE",
+                "start": "09:00:00",
+                "end": "17:30:00",
+            },
         },
     }
 

@@ -27,5 +27,33 @@ def test_asyncapi_lists_every_contract_topic() -> None:
         "collab.tsanet",
         "sla.ownership",
         "tickets.deadletter",
+        "responses.redhat",
+        "responses.partner.{vendor_id}",
+        "responses.tsanet",
+        "sla.events",
     }
     assert doc["asyncapi"].startswith("3.")
+
+
+def test_one_channel_per_topic_and_inputs_are_received() -> None:
+    doc = yaml.safe_load((HERE / "asyncapi.yaml").read_text())
+    by_address = {c["address"]: c for c in doc["channels"].values()}
+    assert len(by_address) == len(doc["channels"])
+    # sla.events carries the four lifecycle types as one topic.
+    assert sorted(by_address["sla.events"]["messages"]) == [
+        "slaAtRiskEvent",
+        "slaBreachedEvent",
+        "slaCancelledEvent",
+        "slaCompletedEvent",
+    ]
+    received = {
+        doc["channels"][op["channel"]["$ref"].rsplit("/", 1)[1]]["address"]
+        for op in doc["operations"].values()
+        if op["action"] == "receive"
+    }
+    assert received == {
+        "tickets.incoming",
+        "responses.redhat",
+        "responses.partner.{vendor_id}",
+        "responses.tsanet",
+    }
