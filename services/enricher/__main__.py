@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import Sequence
 
 import structlog
 
 from services.enricher.app import enricher_spec
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex
-from services.runtime.kafka import run_service
+from services.enricher.reload import CatalogWatcher, FileIdentity, LiveCatalog, file_identity
+from services.runtime.kafka import ServiceSpec, create_topics, run_service
 from services.runtime.logs import configure_logging
 from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings, load_settings
 
@@ -18,6 +21,7 @@ from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings, load_set
 def main() -> None:
     settings = load_settings(EnricherSettings)
     configure_logging(settings.log_level, settings.log_format)
+    loaded_from = file_identity(settings.catalog_path)
     try:
         catalog = load_catalog(settings.catalog_path)
     except CatalogError as error:
@@ -35,8 +39,39 @@ def main() -> None:
         vendors=len(catalog.vendors),
         components=len(catalog.components),
     )
-    spec = enricher_spec(settings, CatalogIndex.build(catalog))
-    raise SystemExit(asyncio.run(run_service(spec, settings.metrics_port)))
+    live = LiveCatalog(CatalogIndex.build(catalog))
+    watcher = catalog_watcher(settings, live, loaded_from)
+    spec = enricher_spec(settings, live)
+    raise SystemExit(asyncio.run(serve(spec, watcher, settings.metrics_port)))
+
+
+def catalog_watcher(
+    settings: EnricherSettings, live: LiveCatalog, loaded_from: FileIdentity | None
+) -> CatalogWatcher:
+    async def create(names: Sequence[str]) -> None:
+        await create_topics(settings, names)
+
+    return CatalogWatcher(
+        settings.catalog_path,
+        live,
+        create_topics=create if settings.topic_create else None,
+        topic_prefixes=(settings.topic_partner_prefix, settings.topic_responses_partner_prefix),
+        poll_seconds=settings.catalog_poll_seconds,
+        seen=loaded_from,
+    )
+
+
+async def serve(spec: ServiceSpec, watcher: CatalogWatcher, port: int) -> int:
+    """The service, and beside it the catalog watcher, until the service stops."""
+    stop = asyncio.Event()
+    watching = asyncio.create_task(watcher.run(stop))
+    try:
+        return await run_service(spec, port)
+    finally:
+        stop.set()
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
 
 
 if __name__ == "__main__":

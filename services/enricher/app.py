@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from schemas.events import TICKET_ENRICHED, TicketEvent
 from services.enricher.enrich import CatalogIndex, certification, enrich
+from services.enricher.reload import LiveCatalog
 from services.runtime import events
 from services.runtime.kafka import ServiceSpec
 from services.runtime.metrics import COMPONENTS_ENRICHED, TICKETS_ENRICHED
@@ -18,19 +19,25 @@ from services.runtime.settings import EnricherSettings
 class EnricherProcessor:
     def __init__(
         self,
-        index: CatalogIndex,
+        catalog: CatalogIndex | LiveCatalog,
         settings: EnricherSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._index = index
+        self._live = catalog if isinstance(catalog, LiveCatalog) else LiveCatalog(catalog)
+        # The catalog of the batch in hand: taken at its first record, kept to its end, so a
+        # reload between two records never enriches one batch with two catalogs.
+        self._batch_index: CatalogIndex | None = None
         self._settings = settings
         self._clock = clock
         self._counts: Counter[str] = Counter()
         self._tickets = 0
 
     def process(self, record: Record) -> Sequence[Outgoing]:
+        index = self._batch_index
+        if index is None:
+            index = self._batch_index = self._live.index
         event = events.parse(TicketEvent, record.value)
-        enriched = enrich(event, self._index)
+        enriched = enrich(event, index)
         for component in enriched.components:
             self._counts[certification(component)] += 1
         self._tickets += 1
@@ -55,11 +62,13 @@ class EnricherProcessor:
     def batch_failed(self) -> None:
         self._counts.clear()
         self._tickets = 0
+        self._batch_index = None
 
 
-def enricher_spec(settings: EnricherSettings, index: CatalogIndex) -> ServiceSpec:
+def enricher_spec(settings: EnricherSettings, catalog: CatalogIndex | LiveCatalog) -> ServiceSpec:
     s = settings
-    partner_topics = [s.topic_partner_prefix + v for v in index.partner_vendor_ids()]
+    live = catalog if isinstance(catalog, LiveCatalog) else LiveCatalog(catalog)
+    partner_topics = [s.topic_partner_prefix + v for v in live.index.partner_vendor_ids()]
     return ServiceSpec(
         name="enricher",
         settings=s,
@@ -67,5 +76,5 @@ def enricher_spec(settings: EnricherSettings, index: CatalogIndex) -> ServiceSpe
         group_id=s.enricher_group_id,
         # The enricher knows the catalog, so it creates the partner topics the router will use.
         output_topics=[s.topic_enriched, s.topic_deadletter, *partner_topics],
-        processor=EnricherProcessor(index, s),
+        processor=EnricherProcessor(live, s),
     )

@@ -64,6 +64,8 @@ class ServiceSettings(BaseSettings):
     """Red Hat's own support queue."""
     topic_partner_prefix: str = "queue.partner."
     """Partner topics are this prefix plus the vendor id."""
+    topic_responses_partner_prefix: str = "responses.partner."
+    """Partners' response topics are this prefix plus the vendor id."""
     topic_tsanet: str = "collab.tsanet"
     """TSANet collaboration requests."""
     topic_sla: str = "sla.ownership"
@@ -143,6 +145,10 @@ class EnricherSettings(ServiceSettings):
 
     catalog_path: Path = SAMPLE_CATALOG
     """Certification catalog (YAML or JSON); the bundled sample by default."""
+    catalog_poll_seconds: Annotated[float, Field(ge=0.1, le=300)] = 2.0
+    """How often the enricher looks whether the catalog file was replaced (a mounted ConfigMap
+    is swapped through symlinks, which file watches miss); a valid new one is used from the
+    next batch."""
     enricher_group_id: str = "ticketroute-enricher"
     """Consumer group of the enricher instances."""
     metrics_port: Port = 9101
