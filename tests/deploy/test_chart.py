@@ -462,6 +462,10 @@ def catalog_volume(deployment: Manifest) -> tuple[str, str, str]:
     (mount,) = [m for m in container(deployment)["volumeMounts"] if m["name"] == "catalog"]
     (item,) = volume["configMap"]["items"]
     assert item["key"] == item["path"]
+    # Mounted as a directory: the kubelet swaps a ConfigMap's files in place there, where a
+    # subPath mount would never see a change (docs/catalog-changes.md).
+    assert "subPath" not in mount
+    assert mount["mountPath"] == "/etc/ticketroute/catalog"
     return volume["configMap"]["name"], item["key"], mount["mountPath"]
 
 
@@ -480,7 +484,8 @@ def test_default_catalog_configmap(render: Render) -> None:
     configmap = rendered.named("ConfigMap", name)
     assert configmap["data"][key] == SAMPLE_CATALOG.read_text()
     assert env_values(enricher)["CATALOG_PATH"] == f"{path}/{key}"
-    assert "checksum/catalog" in enricher["spec"]["template"]["metadata"]["annotations"]
+    # The enricher applies a new catalog itself: a catalog change must not restart the pods.
+    assert "checksum/catalog" not in enricher["spec"]["template"]["metadata"].get("annotations", {})
     router = rendered.deployments()["router"]
     assert "catalog" not in {v["name"] for v in router["spec"]["template"]["spec"]["volumes"]}
 
@@ -491,6 +496,10 @@ def test_catalog_from_values(render: Render, tmp_path: Path) -> None:
     rendered = render(scenario_file("defaults"), values)
     name, key, _ = catalog_volume(rendered.deployments()["enricher"])
     assert rendered.named("ConfigMap", name)["data"][key] == "version: custom\nvendors: []\n"
+    # A new catalog in the values leaves the pod templates as they were: no rollout.
+    for component, deployment in rendered.deployments().items():
+        before = defaults(render).deployments()[component]
+        assert deployment["spec"]["template"] == before["spec"]["template"], component
 
 
 def test_existing_catalog_configmap(render: Render) -> None:

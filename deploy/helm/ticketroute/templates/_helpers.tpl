@@ -223,6 +223,8 @@ services' own defaults (None) apply: an empty string would not validate.
   value: {{ $v.topics.redhat | quote }}
 - name: TOPIC_PARTNER_PREFIX
   value: {{ $v.topics.partnerPrefix | quote }}
+- name: TOPIC_RESPONSES_PARTNER_PREFIX
+  value: {{ $v.topics.responsesPartnerPrefix | quote }}
 - name: TOPIC_TSANET
   value: {{ $v.topics.tsanet | quote }}
 - name: TOPIC_SLA
@@ -266,6 +268,8 @@ services' own defaults (None) apply: an empty string would not validate.
   value: {{ $c.groupId | quote }}
 - name: CATALOG_PATH
   value: {{ printf "%s/%s" (include "ticketroute.catalogDir" $root) $v.catalog.key | quote }}
+- name: CATALOG_POLL_SECONDS
+  value: {{ $v.catalog.pollSeconds | quote }}
 {{- else }}
 - name: ROUTER_GROUP_ID
   value: {{ $c.groupId | quote }}
