@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from schemas.decision import (
     CollaborationRequestedEvent,
@@ -127,10 +129,27 @@ CHANNELS: list[tuple[str, type[BaseModel], str, str, str, str]] = [
 _SERVICES = frozenset({"the enricher", "the router", "the tracker"})
 
 
+class PublishedJsonSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema, said so that any validator reads it as the services mean it."""
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        return {"$schema": self.schema_dialect, **super().generate(schema, mode)}
+
+    def time_schema(self, schema: core_schema.TimeSchema) -> JsonSchemaValue:
+        # A time of day without an offset (business hours, in the customer's zone): the
+        # "time" format would ask validators for an offset.
+        return {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?$",
+            "description": "a local time of day, HH:MM:SS (RFC 3339 partial-time, no offset)",
+        }
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     return {
         name: model.model_json_schema(
-            mode="serialization" if publisher in _SERVICES else "validation"
+            mode="serialization" if publisher in _SERVICES else "validation",
+            schema_generator=PublishedJsonSchema,
         )
         for name, model, _address, _types, publisher, _description in CHANNELS
     }
