@@ -36,7 +36,7 @@ class EnricherProcessor:
         index = self._batch_index
         if index is None:
             index = self._batch_index = self._live.index
-        event = events.parse(TicketEvent, record.value)
+        event = events.parse_record(TicketEvent, record)
         enriched = enrich(event, index)
         for component in enriched.components:
             self._counts[certification(component)] += 1
@@ -52,6 +52,9 @@ class EnricherProcessor:
                 data=enriched,
             )
         ]
+
+    def changes(self) -> Sequence[Outgoing]:
+        return ()  # stateless: nothing to keep in Kafka
 
     def batch_done(self) -> None:
         for status, count in self._counts.items():

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import orjson
 import structlog
 
 from schemas.decision import EnrichedTicketEvent, SubmitterContact
@@ -40,8 +41,10 @@ class RouterProcessor:
         )
         self._clock = clock
         self.memory = RoutingMemory(s.duplicate_window, s.revision_memory)
-        # Bound once, after logging is configured: the module-level lazy proxy re-resolves
-        # itself on every call, a few µs a ticket on the decision log line.
+        self._memory_topic = s.topic_router_memory
+        self._changes: list[Outgoing] = []
+        # Bound once, after logging is configured: the module-level lazy proxy would re-resolve
+        # itself on every decision log line.
         self._log = structlog.get_logger().bind()
         self._routed: Counter[tuple[str, str, str | None]] = Counter()
         self._dropped: Counter[str] = Counter()
@@ -97,10 +100,36 @@ class RouterProcessor:
         ]
         # Last: a record that fails above is dead-lettered and must not count as routed.
         self.memory.remember(event_id, ticket.ticket_id, ticket.revision)
+        self._changes.append(
+            Outgoing(
+                self._memory_topic,
+                record.key or ticket.ticket_id.encode(),
+                orjson.dumps({"event_id": event_id, "revision": ticket.revision}),
+                {},
+                record.partition,
+            )
+        )
         return outputs
+
+    def changes(self) -> Sequence[Outgoing]:
+        """What this batch taught the memory, for its changelog topic."""
+        return self._changes
+
+    def restore(self, partition: int, records: Sequence[Record]) -> None:
+        """Remember what the changelog says was routed (a ticket's records in routing order)."""
+        for record in records:
+            if record.key and record.value:
+                routed = orjson.loads(record.value)
+                self.memory.remember(routed["event_id"], record.key.decode(), routed["revision"])
+        self.memory.commit()
+
+    def revoke(self, partition: int) -> None:
+        """Nothing to drop: a ticket of a partition given up never comes here again unless the
+        partition does, and then its changelog is read again."""
 
     def batch_done(self) -> None:
         self.memory.commit()
+        self._changes = []
         for (route_name, rule, vendor), count in self._routed.items():
             TICKETS_ROUTED.labels(route_name, rule).inc(count)
             if vendor:
@@ -112,6 +141,7 @@ class RouterProcessor:
 
     def batch_failed(self) -> None:
         self.memory.rollback()
+        self._changes = []
         self._routed.clear()
         self._dropped.clear()
 
@@ -125,4 +155,5 @@ def router_spec(settings: RouterSettings) -> ServiceSpec:
         group_id=s.router_group_id,
         output_topics=[s.topic_redhat, s.topic_tsanet, s.topic_sla, s.topic_deadletter],
         processor=RouterProcessor(s),
+        changelog_topic=s.topic_router_memory,
     )

@@ -9,9 +9,10 @@ import contextlib
 import dataclasses
 import signal
 import ssl
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -33,6 +34,7 @@ from services.runtime.health import Readiness, start_health_server
 from services.runtime.pipeline import BatchPipeline, Outgoing, Processor, Publish
 from services.runtime.progress import ConsumerProgress, FastStreamLog, HasConsumer
 from services.runtime.settings import ServiceSettings
+from services.runtime.statestore import ChangelogListener, Restorable
 
 log = structlog.get_logger()
 
@@ -178,16 +180,19 @@ async def send_in_batches(
     batches: dict[tuple[str, int], Any] = {}
     futures: list[asyncio.Future[Any]] = []
     for out in outputs:
-        topic_partitions = partitions.get(out.topic)
-        if topic_partitions is None:
-            topic_partitions = partitions[out.topic] = sorted(
-                await producer.partitions_for(out.topic)
-            )
-        key_hash = hashes.get(out.key)
-        if key_hash is None:
-            # The Java client's (and aiokafka's) default partitioner: murmur2 of the key.
-            key_hash = hashes[out.key] = murmur2(out.key) & 0x7FFFFFFF
-        where = (out.topic, topic_partitions[key_hash % len(topic_partitions)])
+        partition = out.partition
+        if partition is None:
+            topic_partitions = partitions.get(out.topic)
+            if topic_partitions is None:
+                topic_partitions = partitions[out.topic] = sorted(
+                    await producer.partitions_for(out.topic)
+                )
+            key_hash = hashes.get(out.key)
+            if key_hash is None:
+                # The Java client's (and aiokafka's) default partitioner: murmur2 of the key.
+                key_hash = hashes[out.key] = murmur2(out.key) & 0x7FFFFFFF
+            partition = topic_partitions[key_hash % len(topic_partitions)]
+        where = (out.topic, partition)
         headers = [(name, value.encode()) for name, value in out.headers.items()]
         batch = batches.get(where)
         if batch is None:
@@ -222,9 +227,22 @@ class ServiceSpec:
     group_id: str
     output_topics: Sequence[str]
     processor: Processor
+    # The service's state store (statestore.py): its changelog topic, partitioned like the
+    # input; the processor then restores from it and revokes partitions it gives up.
+    changelog_topic: str | None = None
 
 
-def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -> HasConsumer:
+def state_listener(spec: ServiceSpec, readiness: Readiness) -> ChangelogListener | None:
+    """Restores the service's state when partitions are assigned (None: a stateless service)."""
+    if spec.changelog_topic is None:
+        return None
+    service = cast(Restorable, spec.processor)
+    return ChangelogListener(spec.changelog_topic, service, readiness, client_args(spec.settings))
+
+
+def subscribe(
+    broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline, readiness: Readiness
+) -> HasConsumer:
     """The service's batch subscriber: each batch goes through the pipeline, then is committed."""
     s = spec.settings
     subscriber = broker.subscriber(
@@ -244,6 +262,7 @@ def subscribe(broker: KafkaBroker, spec: ServiceSpec, pipeline: BatchPipeline) -
         parser=_tolerant_parser,
         decoder=_records_decoder,
         title=f"{spec.name}:{spec.input_topic}",
+        listener=state_listener(spec, readiness),
     )
 
     @subscriber
@@ -265,18 +284,34 @@ def wire(
         retry_backoff_max_seconds=spec.settings.retry_backoff_max_seconds,
         max_request_size=spec.settings.kafka_max_request_size,
     )
-    return subscribe(broker, spec, pipeline)
+    return subscribe(broker, spec, pipeline, readiness)
 
 
-async def create_topics(settings: ServiceSettings, names: Sequence[str]) -> None:
+class StartupError(Exception):
+    """A problem an operator must fix before the service can run; it stops with this message."""
+
+
+async def create_topics(
+    settings: ServiceSettings,
+    names: Sequence[str],
+    *,
+    partitions: int | None = None,
+    compacted: bool = False,
+) -> None:
     """Create the topics that do not exist yet (partitions and replication from the settings);
     one that exists already is fine, any other refusal is logged and the service goes on."""
+    configs = {"cleanup.policy": "compact"} if compacted else {}
     admin = AIOKafkaAdminClient(**client_args(settings))
     await admin.start()
     try:
         response = await admin.create_topics(
             [
-                NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+                NewTopic(
+                    name,
+                    partitions or settings.topic_partitions,
+                    settings.topic_replication_factor,
+                    topic_configs=configs,
+                )
                 for name in dict.fromkeys(names)
             ]
         )
@@ -287,6 +322,22 @@ async def create_topics(settings: ServiceSettings, names: Sequence[str]) -> None
         if code and error is not TopicAlreadyExistsError:
             message = rest[0] if rest and rest[0] else error.__name__
             log.warning("topic_not_created", topic=name, error=message)
+
+
+async def check_co_partitioned(
+    producer: AIOKafkaProducer, topic_name: str, others: Sequence[str]
+) -> None:
+    """Topics whose records meet by key in one instance need the input's partition count."""
+    expected = len(await producer.partitions_for(topic_name))
+    for other in others:
+        count = len(await producer.partitions_for(other))
+        if count != expected:
+            raise StartupError(
+                f"topic {other} has {count} partitions but {topic_name} has {expected}: a "
+                f"ticket's records must meet in one instance, so give {other} {expected} "
+                "partitions (recreate it, or add partitions to the smaller one while no "
+                "record is in flight)"
+            )
 
 
 class Connection:
@@ -301,6 +352,13 @@ class Connection:
         await self.producer.start()
         if s.topic_create:
             await create_topics(s, [spec.input_topic, *spec.output_topics])
+        if spec.changelog_topic is not None:
+            if s.topic_create:
+                input_partitions = len(await self.producer.partitions_for(spec.input_topic))
+                await create_topics(
+                    s, [spec.changelog_topic], partitions=input_partitions, compacted=True
+                )
+            await check_co_partitioned(self.producer, spec.input_topic, [spec.changelog_topic])
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -317,6 +375,10 @@ async def _connect(connection: Connection, spec: ServiceSpec, stop: asyncio.Even
     while not stop.is_set():
         try:
             await connection.start(spec)
+        except StartupError:
+            with contextlib.suppress(Exception):
+                await connection.stop()
+            raise
         except Exception as error:
             log.warning(
                 "kafka_unreachable_retrying",
@@ -373,7 +435,14 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
         metrics_port=port,
     )
     tasks: list[asyncio.Task[None]] = []
-    if await _connect(connection, spec, stop):
+    try:
+        connected = await _connect(connection, spec, stop)
+    except StartupError as error:
+        log.error("service_cannot_start", service=spec.name, error=str(error))  # noqa: TRY400
+        print(f"ticketroute {spec.name}: {error}", file=sys.stderr)  # noqa: T201
+        server.close()
+        return 2
+    if connected:
         readiness.clear("starting")
         log.info("service_ready", service=spec.name)
         tasks.append(asyncio.create_task(_probe(broker, readiness, stop)))

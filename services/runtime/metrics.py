@@ -139,3 +139,11 @@ CATALOG_RELOADS = Counter(
     "New catalogs seen at CATALOG_PATH while running: applied, or refused (the old one serves).",
     ["result"],
 )
+STATE_RESTORE_SECONDS = Histogram(
+    f"{PREFIX}_state_restore_seconds",
+    "Time to restore the state of newly assigned partitions from the changelog topic.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+STATE_RESTORED_RECORDS = Counter(
+    f"{PREFIX}_state_restored_records", "Changelog records read while restoring state.", []
+)

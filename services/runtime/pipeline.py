@@ -58,6 +58,7 @@ class Outgoing:
     key: bytes
     value: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    partition: int | None = None  # None: where the default partitioner puts the key
 
 
 class Rejected(Exception):  # noqa: N818 - a verdict on the input, not a program error
@@ -75,8 +76,12 @@ class Processor(Protocol):
     def process(self, record: Record) -> Sequence[Outgoing]:
         """The outputs of one record; raises Rejected for input that cannot be used."""
 
+    def changes(self) -> Sequence[Outgoing]:
+        """The batch's outputs are acknowledged: the state records it wrote, to publish before
+        its offsets are committed (statestore.py); none for a stateless service."""
+
     def batch_done(self) -> None:
-        """The batch's outputs are acknowledged: keep what was learnt from it."""
+        """The batch's outputs and changes are acknowledged: keep what was learnt from it."""
 
     def batch_failed(self) -> None:
         """The batch will be redelivered: forget what was learnt from it."""
@@ -189,6 +194,9 @@ class BatchPipeline:
                 waiting = time.perf_counter()
                 if pending:
                     await asyncio.gather(*pending)
+                changes = self._processor.changes()
+                if changes:
+                    await asyncio.gather(*await self._publish(changes))
                 acknowledged = time.perf_counter()
         except Exception:
             self._processor.batch_failed()

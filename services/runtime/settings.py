@@ -170,6 +170,9 @@ class RouterSettings(ServiceSettings):
     """How many recent event ids each router instance remembers to drop duplicates."""
     revision_memory: Annotated[int, Field(ge=10_000, le=10_000_000)] = 100_000
     """How many tickets' latest routed revision each instance remembers to drop stale ones."""
+    topic_router_memory: str = "ticketroute.router.memory"
+    """The router's changelog of what it routed (event id and revision per ticket), read back
+    when partitions are assigned; compacted, with as many partitions as tickets.enriched."""
     tsanet_submitter_name: str = "Red Hat Global Support"
     """Contact named on TSANet collaboration requests."""
     tsanet_submitter_email: str = "tsanet@redhat.example"

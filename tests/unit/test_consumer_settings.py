@@ -16,6 +16,9 @@ class _Nothing:
     def process(self, record: Record) -> Sequence[Outgoing]:
         return []
 
+    def changes(self) -> Sequence[Outgoing]:
+        return []
+
     def batch_done(self) -> None:
         pass
 

@@ -13,17 +13,29 @@ from schemas.catalog import Catalog
 from services.enricher.catalog import load_catalog
 from services.enricher.enrich import CatalogIndex
 
-SAMPLES = Path(__file__).resolve().parent.parent / "services" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "services" / "samples"
 
-NETAPP = "cinder.volume.drivers.netapp.common.NetAppDriver"  # Red Hat ships; TSANet, engineering
-PURE = "cinder.volume.drivers.pure.PureISCSIDriver"  # Pure ships; certified 16.2-18.0
-VNX = "cinder.volume.drivers.dell_emc.vnx.driver.VNXDriver"  # Dell ships; certified 16.2 only
-INFINIBOX = "cinder.volume.drivers.infinidat.InfiniboxVolumeDriver"  # uncertified; TSANet
-OCEANSTOR = "cinder.volume.drivers.huawei.huawei_driver.HuaweiISCSIDriver"  # uncertified; no TSANet
-NVIDIA = "nvidia-connectx-offload"  # Red Hat ships; not TSANet; engineering relationship
-OVN = "neutron.plugins.ml2.drivers.ovn.mech_driver.mech_driver.OVNMechanismDriver"  # Red Hat's
-CEPH = "cinder.volume.drivers.rbd.RBDDriver"  # Red Hat's own
-UNKNOWN = "cinder.volume.drivers.synology.synology_iscsi.SynoISCSIDriver"
+
+class Ref:
+    """Component refs of the sample catalog, one for each situation the rules tell apart."""
+
+    NETAPP = (
+        "cinder.volume.drivers.netapp.common.NetAppDriver"  # Red Hat ships; TSANet, engineering
+    )
+    PURE = "cinder.volume.drivers.pure.PureISCSIDriver"  # Pure ships; certified 16.2-18.0
+    VNX = "cinder.volume.drivers.dell_emc.vnx.driver.VNXDriver"  # Dell ships; 16.2 only
+    INFINIBOX = "cinder.volume.drivers.infinidat.InfiniboxVolumeDriver"  # uncertified; TSANet
+    OCEANSTOR = (
+        "cinder.volume.drivers.huawei.huawei_driver.HuaweiISCSIDriver"  # uncertified; no TSANet
+    )
+    NVIDIA = "nvidia-connectx-offload"  # Red Hat ships; not TSANet; engineering relationship
+    OVN = "neutron.plugins.ml2.drivers.ovn.mech_driver.mech_driver.OVNMechanismDriver"  # Red Hat's
+    CEPH = "cinder.volume.drivers.rbd.RBDDriver"  # Red Hat's own
+    UNKNOWN = "cinder.volume.drivers.synology.synology_iscsi.SynoISCSIDriver"  # not in catalog
+
+    @classmethod
+    def every(cls) -> list[str]:
+        return [v for k, v in vars(cls).items() if k.isupper()]
 
 
 @cache
@@ -71,7 +83,7 @@ def ticket_event(
             "timezone": "America/New_York",
             "vendor_agreements": ["netapp", "infinidat"],
         },
-        "components": components if components is not None else [component(NETAPP, True)],
+        "components": components if components is not None else [component(Ref.NETAPP, True)],
         "needs_vendor_expertise": False,
         "contact": {"name": "Jane Doe", "email": "jane@acme.example"},
     }
