@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration bench instructions schemas clean tools
+.PHONY: install run test lint unit integration bench instructions schemas docs clean tools
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ instructions: install
 ## schemas: regenerate schemas/jsonschema/ and schemas/asyncapi.yaml
 schemas: install
 	$(BIN)/python -m schemas.generate
+
+## docs: regenerate the README's settings tables and the chart's descriptions of the settings
+## (values.yaml comments, values.schema.json) from the settings classes' docstrings
+docs: install
+	$(BIN)/python -m services.runtime.settings_docs
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache .hypothesis

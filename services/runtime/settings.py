@@ -108,7 +108,7 @@ class ServiceSettings(BaseSettings):
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod serves probes on all interfaces
     """Address of the /metrics, /healthz and /readyz server."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """Level of the JSON logs on standard output."""
+    """Level of the logs on standard output, in any case (`info` is `INFO`)."""
     log_format: Literal["json", "console"] = "json"
     """json for log collectors, console for people."""
 
@@ -179,6 +179,14 @@ class RouterSettings(ServiceSettings):
     """E-mail of that contact."""
     tsanet_submitter_phone: str | None = None
     """Phone of that contact, if any."""
+
+
+SERVICES: dict[str, type[ServiceSettings]] = {
+    "enricher": EnricherSettings,
+    "router": RouterSettings,
+}
+"""Each service's settings, by service name; the README's settings tables and the chart's
+values of each service (its section of values.yaml) follow this list."""
 
 
 def _check_tls_files(settings: ServiceSettings) -> None:

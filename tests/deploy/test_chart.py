@@ -19,7 +19,7 @@ import yaml
 from services.runtime import metrics as service_metrics
 from services.runtime.health import Readiness
 from services.runtime.health import route as health_route
-from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings, RouterSettings
+from services.runtime.settings import SAMPLE_CATALOG, SERVICES
 from tests.deploy.conftest import (
     CHART,
     KUBERNETES_VERSION,
@@ -38,7 +38,7 @@ from tests.deploy.conftest import (
     template_args,
 )
 
-SETTINGS = {"enricher": EnricherSettings, "router": RouterSettings}
+SETTINGS = SERVICES
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # Optional settings the chart leaves unset unless their values are given (their default is None).
 OPTIONAL_UNSET = {
@@ -711,7 +711,6 @@ def test_changed_kafka_credentials_restart_the_pods(render: Render, tmp_path: Pa
     [
         "enricher.replicas=0",
         "router.replicas=0",
-        "logging.level=info",
         "logging.level=VERBOSE",
         "kafka.bootstrapServers=",
         "kafka.bootstrapServers=null",

@@ -251,6 +251,8 @@ services' own defaults (None) apply: an empty string would not validate.
   value: {{ $v.consumer.heartbeatIntervalMs | int64 | quote }}
 - name: RETRY_BACKOFF_MAX_SECONDS
   value: {{ $v.consumer.retryBackoffMaxSeconds | quote }}
+- name: STALL_TIMEOUT_SECONDS
+  value: {{ $v.consumer.stallTimeoutSeconds | quote }}
 - name: SHUTDOWN_GRACE_SECONDS
   value: {{ $v.shutdownGraceSeconds | quote }}
 - name: METRICS_HOST
