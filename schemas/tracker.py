@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Final, Generic, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -15,11 +15,11 @@ from schemas.decision import Party, VendorId
 from schemas.events import CloudEvent
 from schemas.ticket import TICKET_ID_PATTERN, Contact, Timestamp
 
-RESPONSE_RECORDED = "support.response.recorded"
-SLA_AT_RISK = "support.sla.at_risk"
-SLA_BREACHED = "support.sla.breached"
-SLA_COMPLETED = "support.sla.completed"
-SLA_CANCELLED = "support.sla.cancelled"
+RESPONSE_RECORDED: Final = "support.response.recorded"
+SLA_AT_RISK: Final = "support.sla.at_risk"
+SLA_BREACHED: Final = "support.sla.breached"
+SLA_COMPLETED: Final = "support.sla.completed"
+SLA_CANCELLED: Final = "support.sla.cancelled"
 
 SlaEventType = Literal[
     "support.sla.at_risk", "support.sla.breached", "support.sla.completed", "support.sla.cancelled"

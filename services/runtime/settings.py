@@ -181,6 +181,32 @@ class RouterSettings(ServiceSettings):
     """Phone of that contact, if any."""
 
 
+class TrackerSettings(ServiceSettings):
+    """The tracker: consumes sla.ownership and the response topics, publishes sla.events."""
+
+    tracker_group_id: str = "ticketroute-tracker"
+    """Consumer group of the tracker instances."""
+    metrics_port: Port = 9103
+    """Port of the tracker's /metrics, /healthz and /readyz."""
+    event_source: str = "/ticketroute/tracker"
+    """CloudEvents `source` of the events it publishes."""
+    topic_sla_events: str = "sla.events"
+    """The lifecycle of every SLA clock: at risk, breached, completed or cancelled."""
+    topic_responses_redhat: str = "responses.redhat"
+    """Red Hat engineers' first responses, written by the ticketing system."""
+    topic_responses_tsanet: str = "responses.tsanet"
+    """Receiving vendors' first answers to collaboration requests, from the TSANet connector."""
+    topic_tracker_state: str = "ticketroute.tracker.state"
+    """The tracker's state store, keyed by ticket id: open clocks, held responses and what was
+    published (compacted in production)."""
+    at_risk_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.75
+    """Share of a target, counted in the target's own clock, after which a clock with no
+    response is at risk (0.75: a one-business-day target is at risk after 6 of 8 hours)."""
+    held_response_seconds: Annotated[int, Field(ge=3600, le=7 * 24 * 3600)] = 3600
+    """How long a response waits for the assignment it answers, which may come later: the
+    topics are not ordered with each other. At least an hour."""
+
+
 SERVICES: dict[str, type[ServiceSettings]] = {
     "enricher": EnricherSettings,
     "router": RouterSettings,
