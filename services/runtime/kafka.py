@@ -10,13 +10,14 @@ import dataclasses
 import signal
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.partitioner import murmur2
 from faststream.kafka import KafkaBroker, Topic
@@ -230,6 +231,17 @@ class ServiceSpec:
     # The service's state store (statestore.py): its changelog topic, partitioned like the
     # input; the processor then restores from it and revokes partitions it gives up.
     changelog_topic: str | None = None
+    # Read every topic matching this instead of `input_topic` alone (which must match it).
+    input_pattern: str | None = None
+    # Topics whose records must meet the input's by key in one instance: same partition count.
+    co_partitioned: Sequence[str] = ()
+    # Work beside the batches, e.g. timers, given the pipeline (for `tick`) until stopped.
+    background: Callable[[BatchPipeline, asyncio.Event], Coroutine[Any, Any, None]] | None = None
+
+
+class Wiring(NamedTuple):
+    subscriber: HasConsumer
+    pipeline: BatchPipeline
 
 
 def state_listener(spec: ServiceSpec, readiness: Readiness) -> ChangelogListener | None:
@@ -245,8 +257,14 @@ def subscribe(
 ) -> HasConsumer:
     """The service's batch subscriber: each batch goes through the pipeline, then is committed."""
     s = spec.settings
+    # A pattern reads several topics; range assignment then gives one instance the same
+    # partition of each, so a ticket's records on them meet in one instance (round robin, the
+    # client's default, would not). With one topic the two assign alike.
+    topics = [] if spec.input_pattern else [topic(s, spec.input_topic)]
     subscriber = broker.subscriber(
-        topic(s, spec.input_topic),
+        *topics,
+        pattern=spec.input_pattern,
+        partition_assignment_strategy=(RangePartitionAssignor,),
         batch=True,
         group_id=spec.group_id,
         max_records=s.batch_max_records,
@@ -272,9 +290,7 @@ def subscribe(
     return subscriber
 
 
-def wire(
-    broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness, publish: Publish
-) -> HasConsumer:
+def wire(broker: KafkaBroker, spec: ServiceSpec, readiness: Readiness, publish: Publish) -> Wiring:
     """Put a service on a broker: its batch subscriber, publishing through `publish`."""
     pipeline = BatchPipeline(
         spec.processor,
@@ -284,7 +300,7 @@ def wire(
         retry_backoff_max_seconds=spec.settings.retry_backoff_max_seconds,
         max_request_size=spec.settings.kafka_max_request_size,
     )
-    return subscribe(broker, spec, pipeline, readiness)
+    return Wiring(subscribe(broker, spec, pipeline, readiness), pipeline)
 
 
 class StartupError(Exception):
@@ -352,13 +368,14 @@ class Connection:
         await self.producer.start()
         if s.topic_create:
             await create_topics(s, [spec.input_topic, *spec.output_topics])
-        if spec.changelog_topic is not None:
-            if s.topic_create:
-                input_partitions = len(await self.producer.partitions_for(spec.input_topic))
-                await create_topics(
-                    s, [spec.changelog_topic], partitions=input_partitions, compacted=True
-                )
-            await check_co_partitioned(self.producer, spec.input_topic, [spec.changelog_topic])
+        if spec.changelog_topic is not None and s.topic_create:
+            input_partitions = len(await self.producer.partitions_for(spec.input_topic))
+            await create_topics(
+                s, [spec.changelog_topic], partitions=input_partitions, compacted=True
+            )
+        others = [*spec.co_partitioned, *([spec.changelog_topic] if spec.changelog_topic else [])]
+        if others:
+            await check_co_partitioned(self.producer, spec.input_topic, others)
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -424,7 +441,7 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
     progress = ConsumerProgress(readiness, stall_after_seconds=s.stall_timeout_seconds)
     broker = build_broker(s, progress)
     producer = build_producer(s)
-    subscriber = wire(broker, spec, readiness, publisher(producer))
+    wiring = wire(broker, spec, readiness, publisher(producer))
     connection = Connection(broker, producer)
     log.info(
         "service_starting",
@@ -446,7 +463,9 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
         readiness.clear("starting")
         log.info("service_ready", service=spec.name)
         tasks.append(asyncio.create_task(_probe(broker, readiness, stop)))
-        tasks.append(asyncio.create_task(progress.watch(subscriber, stop)))
+        tasks.append(asyncio.create_task(progress.watch(wiring.subscriber, stop)))
+        if spec.background is not None:
+            tasks.append(asyncio.create_task(spec.background(wiring.pipeline, stop)))
         await stop.wait()
     readiness.fail("stopping")
     log.info("service_stopping", service=spec.name, grace_s=s.shutdown_grace_seconds)

@@ -147,3 +147,26 @@ STATE_RESTORE_SECONDS = Histogram(
 STATE_RESTORED_RECORDS = Counter(
     f"{PREFIX}_state_restored_records", "Changelog records read while restoring state.", []
 )
+SLA_EVENTS = Counter(
+    f"{PREFIX}_sla_events", "SLA lifecycle events published by the tracker, by type.", ["type"]
+)
+SLA_BREACHES = Counter(
+    f"{PREFIX}_sla_breaches",
+    "SLA clocks breached (no response by the due time), by party and vendor (empty: Red Hat).",
+    ["party", "vendor"],
+)
+SLA_AT_RISK = Counter(
+    f"{PREFIX}_sla_at_risk",
+    "SLA clocks found at risk (AT_RISK_FRACTION of the target gone), by party and vendor.",
+    ["party", "vendor"],
+)
+SLA_RESPONSES_IGNORED = Counter(
+    f"{PREFIX}_sla_responses_ignored",
+    "Valid responses that answered no open clock, by reason.",
+    ["reason"],
+)
+SLA_TIMER_LAG = Histogram(
+    f"{PREFIX}_sla_timer_lag_seconds",
+    "How late an at-risk or breach event was published after its moment.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)

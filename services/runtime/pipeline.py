@@ -156,6 +156,7 @@ class BatchPipeline:
         self._backoff_max = retry_backoff_max_seconds
         self._max_request_size = max_request_size
         self._failures = 0
+        self._lock = asyncio.Lock()
 
     def _outputs(self, record: Record) -> Sequence[Outgoing]:
         try:
@@ -182,6 +183,32 @@ class BatchPipeline:
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:
             return
+        async with self._lock:
+            await self._handle(records)
+
+    async def tick(self, produce: Callable[[], Sequence[Outgoing]]) -> None:
+        """What a processor produces on its own (the tracker's timers), handled like a batch
+        without input and never at the same time as one: its outputs are published and
+        acknowledged, then its changes, then it is kept; if the broker does not acknowledge
+        them, it is forgotten and produced again at the next tick."""
+        async with self._lock:
+            outputs = produce()
+            try:
+                if outputs:
+                    await asyncio.gather(*await self._publish(outputs))
+                changes = self._processor.changes()
+                if changes:
+                    await asyncio.gather(*await self._publish(changes))
+            except Exception:
+                self._processor.batch_failed()
+                PUBLISH_FAILURES.inc()
+                self._readiness.fail("publishing")
+                log.exception("tick_failed_will_retry", outputs=len(outputs))
+                return
+            self._processor.batch_done()
+            self._readiness.clear("publishing")
+
+    async def _handle(self, records: Sequence[Record]) -> None:
         started = time.perf_counter()
         IN_FLIGHT.inc(len(records))
         try:

@@ -1,0 +1,273 @@
+"""The tracker: sla.ownership and the response topics -> the SLA clocks' lifecycle on
+sla.events. Wiring only: the rules are in clocks.py and responses.py.
+
+State is one `TicketClocks` per ticket, per owned partition, kept on the tracker's changelog
+topic (services/runtime/statestore.py). Timers are a heap of (moment, partition, ticket) kept
+beside it: every state change pushes the ticket's next moment, and each tick pops the moments
+that have come, checking them against the current state, so a moment that changed is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+from schemas.decision import SlaAssignedEvent
+from services.runtime import events
+from services.runtime.kafka import ServiceSpec
+from services.runtime.metrics import (
+    SLA_AT_RISK,
+    SLA_BREACHES,
+    SLA_EVENTS,
+    SLA_RESPONSES_IGNORED,
+    SLA_TIMER_LAG,
+)
+from services.runtime.pipeline import BatchPipeline, Outgoing, Record, Rejected
+from services.runtime.settings import TrackerSettings
+from services.tracker.clocks import (
+    ClockRules,
+    SlaEvent,
+    TicketClocks,
+    Transition,
+    assign,
+    expire_held,
+    fire_due,
+    from_json,
+    next_expiry,
+    next_moment,
+    open_clocks,
+    respond,
+    to_json,
+)
+from services.tracker.responses import ResponseTopics, read_response
+
+log = structlog.get_logger()
+
+TICK_SECONDS = 0.5  # timers fire within this of their moment, under normal load
+
+
+@dataclass(frozen=True)
+class TrackerTopics:
+    assignments: str
+    responses: ResponseTopics
+    events: str
+    state: str
+
+
+def input_pattern(s: TrackerSettings) -> str:
+    """Every topic the tracker reads: assignments, and responses (partners' by prefix, so a
+    partner added later is followed too)."""
+    names = "|".join(
+        re.escape(t) for t in (s.topic_sla, s.topic_responses_redhat, s.topic_responses_tsanet)
+    )
+    return f"^({names}|{re.escape(s.topic_responses_partner_prefix)}[a-z0-9][a-z0-9-]*)$"
+
+
+class TrackerProcessor:
+    """Feeds consumed records and the wall clock to the pure core; keeps each owned
+    partition's tickets, with what the batch in hand changed kept apart until it is done."""
+
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        s = settings
+        self._topics = TrackerTopics(
+            s.topic_sla,
+            ResponseTopics(
+                s.topic_responses_redhat, s.topic_responses_partner_prefix, s.topic_responses_tsanet
+            ),
+            s.topic_sla_events,
+            s.topic_tracker_state,
+        )
+        self._rules = ClockRules(s.at_risk_fraction, timedelta(seconds=s.held_response_seconds))
+        self._source = s.event_source
+        self._clock = clock
+        self.tickets: dict[int, dict[str, TicketClocks]] = {}
+        self._pending: dict[tuple[int, str], TicketClocks] = {}
+        self._published: list[SlaEvent] = []
+        self._ignored: Counter[str] = Counter()
+        self._timers: list[tuple[datetime, int, str]] = []
+
+    # --- consumed records ---------------------------------------------------------------------
+
+    def process(self, record: Record) -> Sequence[Outgoing]:
+        now = self._clock()
+        if record.topic == self._topics.assignments:
+            assignment = events.parse_record(SlaAssignedEvent, record)
+            ticket_id = assignment.data.ticket_id
+            step = assign(self._state(record.partition, ticket_id), assignment, now, self._rules)
+        else:
+            family = self._topics.responses.family(record.topic)
+            if family is None:
+                raise Rejected("unsupported_topic", f"the tracker does not read {record.topic}")
+            response = read_response(*family, record)
+            ticket_id = response.ticket_id
+            state = self._state(record.partition, ticket_id)
+            step = respond(state, response, family[0], now, self._rules)
+        return self._apply(record.partition, ticket_id, step)
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def fire(self) -> Sequence[Outgoing]:
+        """The at-risk and breach moments, and the ends of held responses' waits, that have
+        come: their events, in order of their moments."""
+        now = self._clock()
+        outputs: list[Outgoing] = []
+        while self._timers and self._timers[0][0] <= now:
+            _, partition, ticket_id = heapq.heappop(self._timers)
+            if ticket_id not in self.tickets.get(partition, {}):
+                continue  # partition given up, or ticket gone
+            state = self._state(partition, ticket_id)
+            step = fire_due(state, now)
+            expired = expire_held(step.state, now)
+            step = Transition(expired.state, step.events, (*step.ignored, *expired.ignored))
+            if step.state is not state or step.events or step.ignored:
+                outputs += self._apply(partition, ticket_id, step)
+        return outputs
+
+    async def run_timers(self, pipeline: BatchPipeline, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self._timers and self._timers[0][0] <= self._clock():
+                await pipeline.tick(self.fire)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+
+    # --- the batch's life ---------------------------------------------------------------------
+
+    def changes(self) -> Sequence[Outgoing]:
+        return [
+            Outgoing(self._topics.state, ticket_id.encode(), to_json(state), {}, partition)
+            for (partition, ticket_id), state in self._pending.items()
+        ]
+
+    def batch_done(self) -> None:
+        published_at = self._clock()
+        for (partition, ticket_id), state in self._pending.items():
+            self.tickets.setdefault(partition, {})[ticket_id] = state
+            self._schedule(partition, ticket_id, state)
+        for event in self._published:
+            _count(event, published_at)
+        for reason, count in self._ignored.items():
+            SLA_RESPONSES_IGNORED.labels(reason).inc(count)
+        self.batch_failed()
+
+    def batch_failed(self) -> None:
+        self._pending.clear()
+        self._published.clear()
+        self._ignored.clear()
+
+    # --- state store --------------------------------------------------------------------------
+
+    def restore(self, partition: int, records: Sequence[Record]) -> None:
+        tickets = self.tickets.setdefault(partition, {})
+        for record in records:
+            if record.key is None:
+                continue
+            ticket_id = record.key.decode()
+            if record.value is None:
+                tickets.pop(ticket_id, None)
+                continue
+            state = tickets[ticket_id] = from_json(record.value)
+            self._schedule(partition, ticket_id, state)
+
+    def revoke(self, partition: int) -> None:
+        self.tickets.pop(partition, None)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _state(self, partition: int, ticket_id: str) -> TicketClocks:
+        pending = self._pending.get((partition, ticket_id))
+        if pending is not None:
+            return pending
+        return self.tickets.get(partition, {}).get(ticket_id) or TicketClocks(ticket_id)
+
+    def _apply(self, partition: int, ticket_id: str, step: Transition) -> list[Outgoing]:
+        self._pending[(partition, ticket_id)] = step.state
+        self._published += step.events
+        self._ignored.update(step.ignored)
+        return [
+            events.encode(
+                topic=self._topics.events,
+                event_id=event.id,
+                source=self._source,
+                event_type=event.type,
+                time=event.moment,
+                subject=ticket_id,
+                data=event.data,
+            )
+            for event in step.events
+        ]
+
+    def _schedule(self, partition: int, ticket_id: str, state: TicketClocks) -> None:
+        moments = [m for m in (next_moment(state), next_expiry(state)) if m is not None]
+        if moments:
+            heapq.heappush(self._timers, (min(moments), partition, ticket_id))
+
+
+def _count(event: SlaEvent, published_at: datetime) -> None:
+    kind = event.type.rsplit(".", 1)[-1]
+    SLA_EVENTS.labels(kind).inc()
+    party = event.data.party
+    if kind == "breached":
+        SLA_BREACHES.labels(party.party, party.vendor_id or "").inc()
+    elif kind == "at_risk":
+        SLA_AT_RISK.labels(party.party, party.vendor_id or "").inc()
+    if kind in {"breached", "at_risk"}:
+        SLA_TIMER_LAG.observe(max(0.0, (published_at - event.moment).total_seconds()))
+
+
+class OpenClocks(Collector):
+    """`ticketroute_sla_open_clocks{party,role}`, counted when scraped."""
+
+    def __init__(self, tracker: TrackerProcessor) -> None:
+        self._tracker = tracker
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts: Counter[tuple[str, str]] = Counter()
+        for tickets in list(self._tracker.tickets.values()):
+            for state in list(tickets.values()):
+                for clock in open_clocks(state):
+                    counts[(clock.party, clock.role)] += 1
+        family = GaugeMetricFamily(
+            "ticketroute_sla_open_clocks",
+            "Open SLA clocks (no response yet), by party and role.",
+            labels=["party", "role"],
+        )
+        for (party, role), count in sorted(counts.items()):
+            family.add_metric([party, role], count)
+        yield family
+
+
+def tracker_spec(settings: TrackerSettings) -> ServiceSpec:
+    s = settings
+    processor = TrackerProcessor(s)
+    REGISTRY.register(OpenClocks(processor))
+    return ServiceSpec(
+        name="tracker",
+        settings=s,
+        input_topic=s.topic_sla,
+        group_id=s.tracker_group_id,
+        output_topics=[
+            s.topic_sla_events,
+            s.topic_deadletter,
+            s.topic_responses_redhat,
+            s.topic_responses_tsanet,
+        ],
+        processor=processor,
+        changelog_topic=s.topic_tracker_state,
+        input_pattern=input_pattern(s),
+        co_partitioned=[s.topic_responses_redhat, s.topic_responses_tsanet],
+        background=processor.run_timers,
+    )
