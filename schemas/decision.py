@@ -11,7 +11,7 @@ from pydantic import Field
 
 from schemas.catalog import VENDOR_ID_PATTERN, BusinessHours, Clock, ShippedBy, SlaTarget
 from schemas.events import CloudEvent, TicketEventType
-from schemas.ticket import PartnerTicket, Ticket, Timestamp
+from schemas.ticket import Country, PartnerTicket, Ticket, Timestamp, TimeZoneName
 
 Route = Literal["redhat", "partner", "tsanet"]
 Certification = Literal["certified", "uncertified", "unknown"]
@@ -227,8 +227,8 @@ class CustomerCalendar:
     except `country`'s public holidays. With it a consumer counts business time as the router
     does."""
 
-    timezone: str
-    country: str
+    timezone: TimeZoneName
+    country: Country
     start: time
     end: time
 

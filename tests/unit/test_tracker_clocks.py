@@ -32,7 +32,7 @@ from schemas.tracker import (
     SlaCompletedEvent,
 )
 from services.businesstime import business_time_between, calendar_for, moment_after
-from services.runtime.events import encode
+from services.runtime.events import encode, parse
 from services.runtime.pipeline import Rejected
 from services.runtime.settings import TrackerSettings
 from services.tracker.clocks import (
@@ -980,3 +980,12 @@ def test_lifecycle_properties(
         )
         assert not {"completed", "cancelled"} <= set(history)
         assert history.count("completed") + history.count("cancelled") <= 1
+
+
+def test_assignment_with_an_unknown_calendar_is_refused_when_read() -> None:
+    raw = orjson.loads(assignment().model_dump_json())
+    raw["data"]["calendar"]["timezone"] = "Mars/Olympus"
+    with pytest.raises(Rejected) as refused:
+        parse(SlaAssignedEvent, orjson.dumps(raw))
+    assert refused.value.error_type == "invalid_event"
+    assert "data.calendar.timezone" in refused.value.message
