@@ -50,7 +50,8 @@ def main() -> None:
     print(
         f"whatif: {result.tickets:,} ticket events ({len(result.changed):,} changed, "
         f"{result.skipped} skipped) in {wall:.1f} s wall, {cpu:.1f} s CPU: "
-        f"{result.tickets / wall:,.0f} tickets/s"
+        f"{result.tickets / wall:,.0f} tickets/s ({result.tickets / cpu:,.0f} per CPU second; "
+        "the two differ when other work shares the core)"
     )
 
 

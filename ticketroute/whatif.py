@@ -226,9 +226,10 @@ async def topic_events(
     """The records of `topic` from `since` (their Kafka timestamps) to the end of each
     partition, read without a consumer group: nothing is committed, nobody's position moves.
 
-    The end is each partition's end offset when reading starts; because Tansu's
-    end_offsets() can under-report, reading goes on past it until a poll brings nothing for
-    `idle_seconds`."""
+    Each partition starts at Kafka's offset for that time, and records with an earlier
+    timestamp are left out. The end is each partition's end offset when reading starts;
+    because Tansu's end_offsets() can under-report, reading goes on past it until a poll
+    brings nothing for `idle_seconds`."""
     from aiokafka import AIOKafkaConsumer  # noqa: PLC0415 - keeps `--help` light
 
     from ticketroute.deadletter import _all_at_end, _partitions  # noqa: PLC0415
@@ -261,7 +262,9 @@ async def topic_events(
         while True:
             batches = await consumer.getmany(timeout_ms=200)
             got = [r for records in batches.values() for r in records]
-            found += got
+            # Timestamps are compared here as well: a producer may set them out of order, and
+            # Tansu answers the time look-up with a partition's first offset.
+            found += [r for r in got if r.timestamp >= since_ms]
             if got:
                 last_news = time.monotonic()
                 continue
