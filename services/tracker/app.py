@@ -231,8 +231,18 @@ def _count(event: SlaEvent, published_at: datetime) -> None:
 class OpenClocks(Collector):
     """`ticketroute_sla_open_clocks{party,role}`, counted when scraped."""
 
+    LABELS = ("party", "role")
+
     def __init__(self, tracker: TrackerProcessor) -> None:
         self._tracker = tracker
+
+    @classmethod
+    def family(cls) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "ticketroute_sla_open_clocks",
+            "Open SLA clocks (no response yet), by party and role.",
+            labels=list(cls.LABELS),
+        )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         counts: Counter[tuple[str, str]] = Counter()
@@ -240,11 +250,7 @@ class OpenClocks(Collector):
             for state in list(tickets.values()):
                 for clock in open_clocks(state):
                     counts[(clock.party, clock.role)] += 1
-        family = GaugeMetricFamily(
-            "ticketroute_sla_open_clocks",
-            "Open SLA clocks (no response yet), by party and role.",
-            labels=["party", "role"],
-        )
+        family = self.family()
         for (party, role), count in sorted(counts.items()):
             family.add_metric([party, role], count)
         yield family

@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
 
 from services.runtime import metrics as service_metrics
 from services.runtime.health import Readiness
 from services.runtime.health import route as health_route
+from services.runtime.metrics import BatchHistogram
 from services.runtime.settings import SAMPLE_CATALOG, SERVICES
+from services.tracker.app import OpenClocks
 from tests.deploy.conftest import (
     CHART,
     KUBERNETES_VERSION,
@@ -519,11 +522,17 @@ def metric_labels() -> dict[str, set[str]]:
     """Exported series name -> label names, from the services' own metric objects."""
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
     known: dict[str, set[str]] = {}
-    for obj in vars(service_metrics).values():
-        describe = getattr(obj, "describe", None)
-        if describe is None or not hasattr(obj, "_labelnames"):
-            continue
-        for family in describe():
+    collectors: list[tuple[object, set[str]]] = [
+        (obj, set(getattr(obj, "_labelnames", ())))  # prometheus_client's metrics
+        for obj in vars(service_metrics).values()
+        if isinstance(obj, MetricWrapperBase | BatchHistogram)
+    ]
+    collectors.append((OpenClocks, set(OpenClocks.LABELS)))
+    for obj, labels in collectors:
+        families = obj.describe() if hasattr(obj, "describe") else [OpenClocks.family()]
+        if isinstance(obj, BatchHistogram):
+            families = list(obj.collect())
+        for family in families:
             for suffix in suffixes[family.type]:
                 extra = {"le"} if suffix == "_bucket" else set()
                 known[family.name + suffix] = set(obj._labelnames) | extra
