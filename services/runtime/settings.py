@@ -210,6 +210,7 @@ class TrackerSettings(ServiceSettings):
 SERVICES: dict[str, type[ServiceSettings]] = {
     "enricher": EnricherSettings,
     "router": RouterSettings,
+    "tracker": TrackerSettings,
 }
 """Each service's settings, by service name; the README's settings tables and the chart's
 values of each service (its section of values.yaml) follow this list."""

@@ -1,123 +1,15 @@
 """One stack, two brokers: the same contract tests run against FastStream's in-memory broker
-(fast, no network) and against the embedded Tansu broker (real Kafka protocol)."""
+(fast, no network) and against the embedded Tansu broker (real Kafka protocol, marked
+integration)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import time
-import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from faststream import Context
-from faststream.kafka import KafkaBroker, TestKafkaBroker
-from faststream.kafka.message import KafkaMessage
 
-from services.enricher.app import enricher_spec
-from services.router.app import router_spec
 from services.runtime.embedded import EmbeddedBroker
-from services.runtime.health import Readiness
-from services.runtime.kafka import build_broker, topic, wire
-from services.runtime.settings import EnricherSettings, RouterSettings
-from tests.factories import sample_index
-
-
-@dataclass(frozen=True)
-class Captured:
-    topic: str
-    key: bytes
-    value: bytes
-    headers: dict[str, bytes]
-
-    @property
-    def event(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.value)
-        return parsed
-
-
-@dataclass
-class Stack:
-    """Both services on one broker, and everything they publish, by topic."""
-
-    kind: str
-    broker: KafkaBroker
-    enricher: EnricherSettings
-    router: RouterSettings
-    outputs: dict[str, list[Captured]] = field(default_factory=lambda: defaultdict(list))
-
-    async def send(self, value: bytes, key: bytes, headers: dict[str, str] | None = None) -> None:
-        await self.broker.publish(
-            value, self.enricher.topic_incoming, key=key, headers=headers or {}
-        )
-
-    def for_ticket(self, topic_name: str, ticket_id: str) -> list[Captured]:
-        return [c for c in self.outputs[topic_name] if c.key == ticket_id.encode()]
-
-    async def wait_for(
-        self, condition: Callable[[], bool], timeout: float = 30.0, settle: float = 0.0
-    ) -> None:
-        """Until the condition holds (then `settle` seconds more, to catch what must NOT come)."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s on {self.kind}")
-            await asyncio.sleep(0.05)
-        if settle and self.kind == "tansu":
-            await asyncio.sleep(settle)
-
-
-def _capture(stack: Stack, broker: KafkaBroker, names: list[str]) -> None:
-    for name in names:
-
-        @broker.subscriber(topic(stack.enricher, name), auto_offset_reset="earliest")
-        async def keep(body: Any, message: KafkaMessage = Context("message")) -> None:
-            record = message.raw_message
-            stack.outputs[record.topic].append(
-                Captured(record.topic, record.key, record.value or b"", dict(record.headers))
-            )
-
-
-@contextlib.asynccontextmanager
-async def _stack(kind: str, bootstrap: str) -> AsyncIterator[Stack]:
-    run = uuid.uuid4().hex[:8]
-    common: dict[str, Any] = {
-        "kafka_bootstrap_servers": bootstrap,
-        "session_timeout_ms": 6000,
-        "heartbeat_interval_ms": 2000,
-        "batch_timeout_ms": 20,
-    }
-    enricher = EnricherSettings(enricher_group_id=f"enricher-{run}", **common)
-    router = RouterSettings(router_group_id=f"router-{run}", **common)
-    broker = build_broker(enricher)
-    stack = Stack(kind, broker, enricher, router)
-    index = sample_index()
-    readiness = Readiness()
-    wire(broker, enricher_spec(enricher, index), readiness)
-    wire(broker, router_spec(router), readiness)
-    partners = [router.topic_partner_prefix + v for v in index.partner_vendor_ids()]
-    _capture(
-        stack,
-        broker,
-        [
-            router.topic_redhat,
-            router.topic_tsanet,
-            router.topic_sla,
-            router.topic_deadletter,
-            *partners,
-        ],
-    )
-    if kind == "memory":
-        async with TestKafkaBroker(broker):
-            yield stack
-    else:
-        async with broker:
-            await broker.start()
-            yield stack
+from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -126,12 +18,14 @@ def tansu() -> AsyncIterator[EmbeddedBroker]:
         yield broker  # type: ignore[misc]
 
 
-@pytest.fixture(scope="session", params=["memory", "tansu"])
+@pytest.fixture(
+    scope="session", params=["memory", pytest.param("tansu", marks=pytest.mark.integration)]
+)
 async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
     if request.param == "memory":
-        async with _stack("memory", "localhost:9092") as s:
+        async with running_stack("memory", "localhost:9092") as s:
             yield s
     else:
         embedded: EmbeddedBroker = request.getfixturevalue("tansu")
-        async with _stack("tansu", embedded.bootstrap_servers) as s:
+        async with running_stack("tansu", embedded.bootstrap_servers) as s:
             yield s

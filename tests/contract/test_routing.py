@@ -1,4 +1,5 @@
-"""Contract sections 4-7 end to end through both services, on both brokers.
+"""The README's routing rules, SLA, topics and delivery guarantees, end to end through both
+services, on both brokers.
 
 Every expected due time is worked out by hand in the comments. The default ticket is opened
 Tuesday 2026-11-24 14:00Z, which is 09:00 in New York (EST, UTC-5), by a premium US customer,
@@ -12,21 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import Stack
-from tests.factories import (
-    INFINIBOX,
-    NETAPP,
-    NVIDIA,
-    OCEANSTOR,
-    OVN,
-    PURE,
-    UNKNOWN,
-    VNX,
-    component,
-    encode,
-    ticket_event,
-    updated,
-)
+from tests.support.stack import Stack
+from tests.support.tickets import Ref, component, encode, ticket_event, updated
 
 ROUTED = "support.ticket.routed"
 COLLAB = "support.collaboration.requested"
@@ -60,7 +48,7 @@ CASES = [
     # Two components, neither suspected: no component in question.
     Case(
         "no-component",
-        ticket_event(components=[component(OVN), component(NETAPP)]),
+        ticket_event(components=[component(Ref.OVN), component(Ref.NETAPP)]),
         "queue.redhat",
         REDHAT,
         "2026-11-24T16:00:00Z",
@@ -68,7 +56,7 @@ CASES = [
     ),
     Case(
         "unknown-component",
-        ticket_event(components=[component(UNKNOWN, True)]),
+        ticket_event(components=[component(Ref.UNKNOWN, True)]),
         "queue.redhat",
         REDHAT,
         "2026-11-24T16:00:00Z",
@@ -78,14 +66,14 @@ CASES = [
     # Premium severity 3 is 4 business hours: 09:00 EST + 4h = 13:00 EST = 18:00Z.
     Case(
         "redhat-component",
-        ticket_event(severity=3, components=[component(OVN)]),
+        ticket_event(severity=3, components=[component(Ref.OVN)]),
         "queue.redhat",
         REDHAT,
         "2026-11-24T18:00:00Z",
         certification="certified",
         basis="Red Hat Premium, severity 3: 4 hours, business hours",
     ),
-    # VNX is certified for 16.2 only; on 17.1 it is uncertified, removable unknown.
+    # Ref.VNX is certified for 16.2 only; on 17.1 it is uncertified, removable unknown.
     # Standard severity 2 is 4 business hours. Opened 20:00Z = 15:00 EST Tuesday: 3 hours to
     # 18:00, then 1 hour from Wednesday 09:00 -> Wednesday 10:00 EST = 2026-11-25 15:00Z.
     Case(
@@ -93,7 +81,7 @@ CASES = [
         ticket_event(
             opened_at="2026-11-24T20:00:00+00:00",
             customer={"support_level": "standard"},
-            components=[component(VNX, True)],
+            components=[component(Ref.VNX, True)],
         ),
         "queue.redhat",
         REDHAT,
@@ -106,7 +94,7 @@ CASES = [
     # -> 14:30Z, its respond_by as collaborator.
     Case(
         "uncertified-collaborate",
-        ticket_event(severity=1, components=[component(INFINIBOX, True, removable=False)]),
+        ticket_event(severity=1, components=[component(Ref.INFINIBOX, True, removable=False)]),
         "collab.tsanet",
         REDHAT,
         "2026-11-24T15:00:00Z",
@@ -119,7 +107,7 @@ CASES = [
     # Huawei is not a TSANet member.
     Case(
         "uncertified-no-collaboration",
-        ticket_event(components=[component(OCEANSTOR, True, removable=False)]),
+        ticket_event(components=[component(Ref.OCEANSTOR, True, removable=False)]),
         "queue.redhat",
         REDHAT,
         "2026-11-24T16:00:00Z",
@@ -131,7 +119,7 @@ CASES = [
         "uncertified-no-collaboration",
         ticket_event(
             customer={"vendor_agreements": []},
-            components=[component(INFINIBOX, True, removable=False)],
+            components=[component(Ref.INFINIBOX, True, removable=False)],
         ),
         "queue.redhat",
         REDHAT,
@@ -146,7 +134,7 @@ CASES = [
         ticket_event(
             severity=3,
             opened_at="2026-11-27T21:00:00+00:00",
-            components=[component(OVN), component(PURE, True)],
+            components=[component(Ref.OVN), component(Ref.PURE, True)],
         ),
         "queue.partner.pure-storage",
         {"party": "vendor", "vendor_id": "pure-storage"},
@@ -157,7 +145,7 @@ CASES = [
     # NetApp's severity 2 is 4 hours 24x7: 14:00Z + 4h = 18:00Z.
     Case(
         "redhat-shipped-collaborate",
-        ticket_event(needs_vendor_expertise=True, components=[component(NETAPP, True)]),
+        ticket_event(needs_vendor_expertise=True, components=[component(Ref.NETAPP, True)]),
         "collab.tsanet",
         REDHAT,
         "2026-11-24T16:00:00Z",
@@ -168,7 +156,7 @@ CASES = [
     ),
     Case(
         "redhat-shipped-engineering",
-        ticket_event(needs_vendor_expertise=True, components=[component(NVIDIA)]),
+        ticket_event(needs_vendor_expertise=True, components=[component(Ref.NVIDIA)]),
         "queue.redhat",
         REDHAT,
         "2026-11-24T16:00:00Z",
@@ -178,7 +166,9 @@ CASES = [
     # An update: the clock starts at the event's time, 2026-11-25 03:00Z; + 2h = 05:00Z.
     Case(
         "redhat-shipped",
-        updated(ticket_event(components=[component(NETAPP, True)]), 2, "2026-11-25T03:00:00+00:00"),
+        updated(
+            ticket_event(components=[component(Ref.NETAPP, True)]), 2, "2026-11-25T03:00:00+00:00"
+        ),
         "queue.redhat",
         REDHAT,
         "2026-11-25T05:00:00Z",
@@ -292,7 +282,7 @@ async def test_rule_end_to_end(stack: Stack, case: Case) -> None:
 async def test_partner_never_sees_agreements_or_contract(stack: Stack) -> None:
     event = ticket_event(
         customer={"vendor_agreements": ["netapp", "infinidat", "hpe"], "support_level": "premium"},
-        components=[component(PURE, True)],
+        components=[component(Ref.PURE, True)],
     )
     tid = event["data"]["ticket_id"]
     await stack.send(encode(event), tid.encode())
@@ -314,7 +304,7 @@ async def test_partner_never_sees_agreements_or_contract(stack: Stack) -> None:
 
 
 async def test_duplicate_event_routed_once(stack: Stack) -> None:
-    event = ticket_event(components=[component(NETAPP, True)])
+    event = ticket_event(components=[component(Ref.NETAPP, True)])
     tid = event["data"]["ticket_id"]
     await stack.send(encode(event), tid.encode())
     await stack.send(encode(event), tid.encode())
@@ -324,7 +314,7 @@ async def test_duplicate_event_routed_once(stack: Stack) -> None:
 
 
 async def test_stale_revision_not_routed_equal_revision_same_decision(stack: Stack) -> None:
-    first = ticket_event(components=[component(NETAPP, True)])
+    first = ticket_event(components=[component(Ref.NETAPP, True)])
     tid = first["data"]["ticket_id"]
     third = updated(first, 3, "2026-11-24T16:00:00+00:00")
     second = updated(first, 2, "2026-11-24T15:00:00+00:00")  # arrives after revision 3
@@ -336,7 +326,7 @@ async def test_stale_revision_not_routed_equal_revision_same_decision(stack: Sta
     assert [s["revision"] for s in slas] == [1, 3, 3]
     assert slas[1]["decision_id"] == slas[2]["decision_id"]
     assert slas[0]["decision_id"] != slas[1]["decision_id"]
-    # Same decision, later clock start: the update restarts the clock (contract section 5).
+    # Same decision, later clock start: the update restarts the clock (README "SLA").
     assert slas[1]["clock_start"] == "2026-11-24T16:00:00Z"
     assert slas[2]["clock_start"] == "2026-11-24T17:00:00Z"
     assert len(stack.for_ticket("queue.redhat", tid)) == 3
@@ -355,7 +345,7 @@ async def test_stale_revision_not_routed_equal_revision_same_decision(stack: Sta
 async def test_bad_message_dead_lettered_and_next_routed(
     stack: Stack, payload: bytes | None, reason: str
 ) -> None:
-    good = ticket_event(components=[component(NETAPP, True)])
+    good = ticket_event(components=[component(Ref.NETAPP, True)])
     tid = good["data"]["ticket_id"]
     if payload is None and reason == "unsupported_type":
         payload = encode({**ticket_event(tid), "type": "support.ticket.deleted"})

@@ -22,6 +22,7 @@ from services.runtime.health import Readiness
 from services.runtime.health import route as health_route
 from services.runtime.metrics import BatchHistogram
 from services.runtime.settings import SAMPLE_CATALOG, SERVICES
+from services.runtime.statestore import RESTORING
 from services.tracker.app import OpenClocks
 from tests.deploy.conftest import (
     CHART,
@@ -74,6 +75,7 @@ def test_every_scenario_the_issue_names_is_there() -> None:
         "hpa",
         "monitoring",
         "existing-catalog",
+        "tracker",
     }
 
 
@@ -138,7 +140,7 @@ def test_rendered_kinds(scenario: str, rendered: Rendered) -> None:
     assert ("HorizontalPodAutoscaler" in kinds) == (scenario == "hpa")
     assert ("ServiceMonitor" in kinds) == (scenario == "monitoring")
     assert ("PrometheusRule" in kinds) == (scenario == "monitoring")
-    assert sorted(rendered.deployments()) == ["enricher", "router"]
+    assert sorted(rendered.deployments()) == ["enricher", "router", "tracker"]
 
 
 # --- env: one to one onto the settings -------------------------------------------------------
@@ -197,17 +199,19 @@ def test_integers_render_as_integers(run_helm: HelmRun, tmp_path: Path) -> None:
         yaml.safe_dump(
             {
                 "router": {"duplicateWindow": 1_000_000, "revisionMemory": 2_000_000},
+                "tracker": {"heldResponseSeconds": 604_800},
                 "consumer": {"sessionTimeoutMs": 300_000},
             }
         )
     )
     result = run_helm(*template_args([scenario_file("defaults"), values], []))
     assert result.returncode == 0, result.stderr
-    router = Rendered([d for d in yaml.safe_load_all(result.stdout) if d]).deployments()["router"]
-    env = env_values(router)
+    deployments = Rendered([d for d in yaml.safe_load_all(result.stdout) if d]).deployments()
+    env = env_values(deployments["router"])
     assert env["DUPLICATE_WINDOW"] == "1000000"
     assert env["REVISION_MEMORY"] == "2000000"
     assert env["SESSION_TIMEOUT_MS"] == "300000"
+    assert env_values(deployments["tracker"])["HELD_RESPONSE_SECONDS"] == "604800"
 
 
 # --- probes, ports, grace ----------------------------------------------------------------------
@@ -219,6 +223,7 @@ def test_probes_hit_the_paths_the_services_serve(rendered: Rendered) -> None:
         port = c["ports"][0]
         assert port["name"] == "metrics"
         assert port["containerPort"] == int(env_values(deployment)["METRICS_PORT"]), component
+        assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
         assert c["command"] == ["python", "-m", f"services.{component}"]
@@ -227,6 +232,26 @@ def test_probes_hit_the_paths_the_services_serve(rendered: Rendered) -> None:
     assert health_route("/healthz", Readiness()).startswith(b"HTTP/1.1 200")
     assert health_route("/readyz", ready).startswith(b"HTTP/1.1 200")
     assert health_route("/readyz", Readiness()).startswith(b"HTTP/1.1 503")
+
+
+def test_a_restore_makes_a_pod_unready_but_restarts_nothing(rendered: Rendered) -> None:
+    """While the router or the tracker restores its state /readyz answers 503: only the
+    readiness probe asks it, so the pod leaves rotation and is not restarted (a restart would
+    start the restore over). The probes that restart a container ask /healthz, which answers
+    meanwhile, and give a slow start minutes rather than seconds."""
+    restoring = Readiness()
+    restoring.clear("starting")
+    restoring.fail(RESTORING)
+    assert health_route("/readyz", restoring).startswith(b"HTTP/1.1 503")
+    assert health_route("/healthz", restoring).startswith(b"HTTP/1.1 200")
+    for component, deployment in rendered.deployments().items():
+        c = container(deployment)
+        for probe in ("startupProbe", "livenessProbe"):
+            assert c[probe]["httpGet"]["path"] == "/healthz", (component, probe)
+        startup, liveness = c["startupProbe"], c["livenessProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, component
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60, component
+        assert liveness["timeoutSeconds"] >= 5, component
 
 
 def test_default_ports_are_the_services_defaults(render: Render) -> None:
@@ -489,8 +514,9 @@ def test_default_catalog_configmap(render: Render) -> None:
     assert env_values(enricher)["CATALOG_PATH"] == f"{path}/{key}"
     # The enricher applies a new catalog itself: a catalog change must not restart the pods.
     assert "checksum/catalog" not in enricher["spec"]["template"]["metadata"].get("annotations", {})
-    router = rendered.deployments()["router"]
-    assert "catalog" not in {v["name"] for v in router["spec"]["template"]["spec"]["volumes"]}
+    for other in ("router", "tracker"):
+        volumes = rendered.deployments()[other]["spec"]["template"]["spec"]["volumes"]
+        assert "catalog" not in {v["name"] for v in volumes}, other
 
 
 def test_catalog_from_values(render: Render, tmp_path: Path) -> None:
@@ -515,6 +541,40 @@ def test_existing_catalog_configmap(render: Render) -> None:
     assert "checksum/catalog" not in enricher["spec"]["template"]["metadata"].get("annotations", {})
 
 
+# --- the tracker and the state topics ------------------------------------------------------------
+
+
+def test_tracker_scenario(render: Render) -> None:
+    """ci/tracker-values.yaml: the values of the tracker and of the state topics reach the
+    services that read them, and only those."""
+    rendered = render(scenario_file("tracker"))
+    deployments = rendered.deployments()
+    tracker = deployments["tracker"]
+    env = env_values(tracker)
+    assert env["TRACKER_GROUP_ID"] == "support-ticketroute-tracker"
+    assert env["AT_RISK_FRACTION"] == "0.8"
+    assert env["HELD_RESPONSE_SECONDS"] == "14400"
+    assert env["TOPIC_SLA_EVENTS"] == "support.sla.events"
+    assert env["TOPIC_RESPONSES_REDHAT"] == "support.responses.redhat"
+    assert env["TOPIC_RESPONSES_TSANET"] == "support.responses.tsanet"
+    assert env["TOPIC_TRACKER_STATE"] == "support.ticketroute.tracker.state"
+    assert env["TOPIC_CREATE"] == "false"
+    assert tracker["spec"]["replicas"] == 4
+    assert container(tracker)["resources"]["limits"] == {"cpu": "2", "memory": "768Mi"}
+    assert container(tracker)["startupProbe"]["failureThreshold"] == 120
+    assert env_values(deployments["router"])["TOPIC_ROUTER_MEMORY"] == (
+        "support.ticketroute.router.memory"
+    )
+    # Each state topic name goes to its own service only.
+    for component, deployment in deployments.items():
+        names = set(env_values(deployment))
+        assert ("TOPIC_TRACKER_STATE" in names) == (component == "tracker"), component
+        assert ("TOPIC_ROUTER_MEMORY" in names) == (component == "router"), component
+    assert rendered.component("PodDisruptionBudget", "tracker")["spec"]["maxUnavailable"] == 1
+    (port,) = rendered.component("Service", "tracker")["spec"]["ports"]
+    assert port["port"] == 9103
+
+
 # --- monitoring: ServiceMonitor, PrometheusRule, dashboard ------------------------------------
 
 
@@ -535,11 +595,20 @@ def metric_labels() -> dict[str, set[str]]:
         for family in families:
             for suffix in suffixes[family.type]:
                 extra = {"le"} if suffix == "_bucket" else set()
-                known[family.name + suffix] = set(obj._labelnames) | extra
+                known[family.name + suffix] = labels | extra
     return known
 
 
 TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container"}
+# The tracker's series the dashboard and the alerts read, with their labels.
+TRACKER_METRICS = {
+    "ticketroute_sla_open_clocks": {"party", "role"},
+    "ticketroute_sla_events_total": {"type"},
+    "ticketroute_sla_breaches_total": {"party", "vendor"},
+    "ticketroute_sla_at_risk_total": {"party", "vendor"},
+    "ticketroute_sla_responses_ignored_total": {"reason"},
+    "ticketroute_sla_timer_lag_seconds_bucket": {"le"},
+}
 EXTERNAL = {
     "up": TARGET_LABELS,
     "kafka_consumergroup_lag": {"consumergroup", "topic", "partition", "cluster"},
@@ -570,10 +639,16 @@ def test_metric_names_the_chart_relies_on_exist() -> None:
         "ticketroute_ack_wait_seconds_bucket",
         "ticketroute_ready",
         "ticketroute_messages_in_flight",
+        "ticketroute_partitions_stalled",
+        "ticketroute_state_restore_seconds_bucket",
+        "ticketroute_state_restored_records_total",
+        *TRACKER_METRICS,
     ):
         assert name in known, name
     assert known["ticketroute_tickets_routed_total"] == {"route", "rule"}
     assert known["ticketroute_partner_tickets_total"] == {"vendor"}
+    for name, labels in TRACKER_METRICS.items():
+        assert known[name] == labels, name
 
 
 def test_monitoring_resources(render: Render) -> None:
@@ -603,6 +678,9 @@ def test_monitoring_resources(render: Render) -> None:
         "TicketrouteConsumerLagHigh",
         "TicketrouteNotReady",
         "TicketroutePartnerTopicSilent",
+        "TicketroutePartitionStalled",
+        "TicketrouteSlaBreached",
+        "TicketrouteSlaTimerLagHigh",
     }
     for name, alert in alerts.items():
         assert set(alert) <= {"alert", "expr", "for", "labels", "annotations"}, name
@@ -618,8 +696,31 @@ def test_monitoring_resources(render: Render) -> None:
     lag = alerts["TicketrouteConsumerLagHigh"]["expr"]
     assert 'kafka_consumergroup_lag{cluster="prod", consumergroup="ticketroute-enricher"}' in lag
     assert 'consumergroup="ticketroute-router"' in lag
+    assert 'consumergroup="ticketroute-tracker"' in lag
     assert alerts["TicketrouteNotReady"]["for"] == "5m"
     assert "ticketroute_ready" in alerts["TicketrouteNotReady"]["expr"]
+    services = f'namespace="{NAMESPACE}", job=~"{RELEASE}-ticketroute-(enricher|router|tracker)"'
+    for name in ("TicketrouteNotReady", "TicketroutePartitionStalled", "TicketrouteMetricsDown"):
+        assert services in alerts[name]["expr"], name
+    stalled = alerts["TicketroutePartitionStalled"]
+    assert "ticketroute_partitions_stalled{" in stalled["expr"]
+    assert stalled["expr"].endswith("> 0")
+    assert stalled["for"] == "2m"
+    trackers = f'namespace="{NAMESPACE}", job="{RELEASE}-ticketroute-tracker"'
+    # Any breach of the last five minutes, one alert per party and vendor, at once.
+    breached = alerts["TicketrouteSlaBreached"]
+    assert breached["expr"].startswith("sum by (namespace, party, vendor) (")
+    assert f"increase(ticketroute_sla_breaches_total{{{trackers}}}[5m])" in breached["expr"]
+    assert "offset 5m" in breached["expr"]
+    assert breached["expr"].endswith(") > 0")
+    assert "for" not in breached
+    assert breached["labels"]["severity"] == "warning"
+    lagging = alerts["TicketrouteSlaTimerLagHigh"]
+    assert lagging["expr"].startswith("histogram_quantile(0.99, ")
+    assert f"ticketroute_sla_timer_lag_seconds_bucket{{{trackers}}}" in lagging["expr"]
+    assert lagging["expr"].endswith(") > 5")
+    assert lagging["for"] == "5m"
+    assert lagging["labels"]["severity"] == "warning"
 
 
 def test_dashboard_configmap(render: Render) -> None:
@@ -639,10 +740,33 @@ def test_dashboard_configmap(render: Render) -> None:
         "Dead letters by reason",
         "Processing latency p50 / p99",
         "Consumer lag",
+        "Open SLA clocks by party and role",
+        "SLA breaches by party and vendor",
+        "SLA at risk by party and vendor",
+        "SLA timer lag p99",
+        "State restore time",
     }
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     for expr in exprs:
         check_promql(expr)
+    read = {name for e in exprs for name in re.findall(r"(ticketroute_\w+)\{", e)}
+    # Every tracker series has a panel, and each reads this release's tracker only.
+    assert set(TRACKER_METRICS) <= read
+    assert "ticketroute_state_restore_seconds_bucket" in read
+    trackers = f'namespace="{NAMESPACE}", job="{RELEASE}-ticketroute-tracker"'
+    for expr in exprs:
+        if "ticketroute_sla_" in expr:
+            assert trackers in expr, expr
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    first = {title: panel["targets"][0]["expr"] for title, panel in panels.items()}
+    assert first["Open SLA clocks by party and role"].startswith("sum by (party, role) (")
+    for title in ("SLA breaches by party and vendor", "SLA at risk by party and vendor"):
+        assert first[title].startswith("sum by (party, vendor) (rate("), title
+    assert first["SLA timer lag p99"].startswith("histogram_quantile(0.99, ")
+    restore = " ".join(t["expr"] for t in panels["State restore time"]["targets"])
+    assert f'job=~"{RELEASE}-ticketroute-(router|tracker)"' in restore
+    lag = " ".join(t["expr"] for t in panels["Consumer lag"]["targets"])
+    assert 'consumergroup="ticketroute-tracker"' in lag
     assert any("histogram_quantile(0.5," in e for e in exprs)
     assert any("histogram_quantile(0.99," in e for e in exprs)
     ids = [p["id"] for p in dashboard["panels"]]
@@ -728,6 +852,14 @@ def test_changed_kafka_credentials_restart_the_pods(render: Render, tmp_path: Pa
         "kafka.securityProtocol=SASL_SSL",  # no mechanism, no user name
         "topics.partitions=0",
         "router.duplicateWindow=10",
+        "tracker.replicas=0",
+        "tracker.atRiskFraction=1",
+        "tracker.atRiskFraction=0",
+        "tracker.heldResponseSeconds=60",
+        "tracker.metricsPort=80",
+        "topics.trackerState=tracker state",
+        "probes.startup.failureThreshold=0",
+        "prometheusRule.slaBreachWindow=five minutes",
         "enricher.metricsPort=80",
         "shutdownGraceSeconds=0",
         "topics.incoming=tickets incoming",
@@ -751,6 +883,7 @@ def test_schema_requires_a_bootstrap_server_without_scenario(run_helm: HelmRun) 
     ("items", "message"),
     [
         (["enricher.replicas=7"], "exceeds topics.partitions"),
+        (["tracker.replicas=7"], "exceeds topics.partitions"),
         (
             ["router.autoscaling.enabled=true", "router.autoscaling.maxReplicas=9"],
             "exceeds topics.partitions",

@@ -18,7 +18,7 @@ import pytest
 from services.runtime.embedded import EmbeddedBroker, free_port
 from services.runtime.settings import SAMPLE_CATALOG
 from tests.deploy.conftest import REPO, Manifest, Render, container, env_entries, scenario_file
-from tests.integration.conftest import http_get
+from tests.support.processes import http_get
 
 READY_TIMEOUT_S = 60.0
 

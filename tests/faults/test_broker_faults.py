@@ -9,19 +9,22 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.runtime.embedded import EmbeddedBroker, free_port
-from tests.factories import NETAPP, PURE, component, ticket_event
-from tests.faults.conftest import (
-    FaultProcess,
+from tests.support.checks import wait_all_routed
+from tests.support.processes import (
+    ServiceProcess,
     System,
     make_producer,
     poll,
     send_all,
     service_env,
-    wait_all_routed,
 )
+from tests.support.tickets import Ref, component, ticket_event
+
+pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
 SESSION_TIMEOUT_S = 6.0  # service_env's SESSION_TIMEOUT_MS
 # Readiness is probed every 5 s with a 5 s ping timeout: 503 shows within ~10 s of a hang.
@@ -31,7 +34,7 @@ FREEZE_S = 14.0
 class ReadyzPoller:
     """Polls /readyz of some services from a thread; records (monotonic time, status)."""
 
-    def __init__(self, services: list[FaultProcess], every: float = 0.2) -> None:
+    def __init__(self, services: list[ServiceProcess], every: float = 0.2) -> None:
         self.samples: dict[str, list[tuple[float, int | None]]] = {s.module: [] for s in services}
         self._services = services
         self._every = every
@@ -59,7 +62,10 @@ class ReadyzPoller:
 
 
 def _tickets(n: int) -> list[dict]:
-    return [ticket_event(components=[component(NETAPP if i % 2 else PURE, True)]) for i in range(n)]
+    return [
+        ticket_event(components=[component(Ref.NETAPP if i % 2 else Ref.PURE, True)])
+        for i in range(n)
+    ]
 
 
 async def test_frozen_broker_not_ready_then_recovers_losing_nothing(faults: System) -> None:
@@ -117,8 +123,8 @@ async def test_broker_absent_at_start_retries_then_becomes_ready(tmp_path: Path)
     port = free_port()  # nothing listens here yet
     env = service_env(f"127.0.0.1:{port}", uuid.uuid4().hex[:8])
     services = [
-        FaultProcess("services.enricher", env, tmp_path / "enricher.log").start(),
-        FaultProcess("services.router", env, tmp_path / "router.log").start(),
+        ServiceProcess("services.enricher", env, tmp_path / "enricher.log").start(),
+        ServiceProcess("services.router", env, tmp_path / "router.log").start(),
     ]
     broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log")
     try:
@@ -144,7 +150,7 @@ async def test_broker_absent_at_start_retries_then_becomes_ready(tmp_path: Path)
         for service in services:
             await asyncio.to_thread(service.wait_ready, 60)
         # And it works: one ticket end to end.
-        event = ticket_event(components=[component(PURE, True)])
+        event = ticket_event(components=[component(Ref.PURE, True)])
         tid = event["data"]["ticket_id"]
         producer = make_producer(broker.bootstrap_servers)
         consumer = AIOKafkaConsumer(

@@ -13,26 +13,18 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from tests.factories import (
-    CEPH,
-    INFINIBOX,
-    NETAPP,
-    NVIDIA,
-    OCEANSTOR,
-    OVN,
-    PURE,
-    UNKNOWN,
-    VNX,
-    component,
-    ticket_event,
-    updated,
-)
-from tests.faults.conftest import FaultProcess, System, send_paced, wait_all_routed
+import pytest
+
+from tests.support.checks import wait_all_routed
+from tests.support.processes import ServiceProcess, System, send_paced
+from tests.support.tickets import Ref, component, ticket_event, updated
+
+pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
 TICKETS = 10_000
 KILLS_PER_SERVICE = 3
 SEED = int(os.environ.get("FAULTS_SEED", "20261124"))
-REFS = [NETAPP, PURE, VNX, INFINIBOX, OCEANSTOR, NVIDIA, OVN, CEPH, UNKNOWN]
+REFS = Ref.every()
 
 
 def ticket_stream(n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -81,7 +73,7 @@ async def _busy(count: Callable[[], int], within: float) -> bool:
 
 
 async def _killer(
-    targets: list[tuple[FaultProcess, Callable[[], int]]],
+    targets: list[tuple[ServiceProcess, Callable[[], int]]],
     moments: list[float],
     log: list[tuple[float, str, bool]],
 ) -> None:

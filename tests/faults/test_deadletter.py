@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import NETAPP, component, ticket_event
-from tests.faults.conftest import System, audit, wait_all_routed
+from tests.support.checks import audit, wait_all_routed
+from tests.support.processes import System
+from tests.support.tickets import Ref, component, ticket_event
 from ticketroute.deadletter import (
     REPLAYED_FROM,
     DeadLetterError,
@@ -20,6 +21,8 @@ from ticketroute.deadletter import (
     register,
     replay,
 )
+
+pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +48,7 @@ async def test_list_and_replay_fixed_dead_letters(
     bootstrap = faults.broker.bootstrap_servers
     run = uuid.uuid4().hex[:6]
     broken_json, bad_severity, bad_zone = (f"T-{run}-{n}" for n in ("json", "sev", "tz"))
-    sev = ticket_event(bad_severity, components=[component(NETAPP, True)], severity=7)
+    sev = ticket_event(bad_severity, components=[component(Ref.NETAPP, True)], severity=7)
     tz = ticket_event(bad_zone, customer={"timezone": "Europe/Atlantis"})
     sent = {
         broken_json: b'{"specversion": "1.0", "id": "' + run.encode() + b'", "data": {',

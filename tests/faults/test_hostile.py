@@ -20,31 +20,18 @@ from schemas.events import TicketEvent
 from services.enricher.enrich import enrich
 from services.router.outputs import Topics, route
 from services.runtime import events
-from tests.factories import (
-    INFINIBOX,
-    NETAPP,
-    NVIDIA,
-    OCEANSTOR,
-    OVN,
-    PURE,
-    UNKNOWN,
-    VNX,
-    component,
-    sample_index,
-    ticket_event,
-    updated,
-)
-from tests.faults.conftest import (
+from tests.support.checks import wait_all_routed
+from tests.support.inprocess import (
     InProcess,
-    System,
     consumer_record,
     dead_for,
     json_lines,
     routed_for,
     run_pipeline,
     through_parser,
-    wait_all_routed,
 )
+from tests.support.processes import System
+from tests.support.tickets import Ref, component, sample_index, ticket_event, updated
 
 INDEX = sample_index()
 CATALOG = INDEX.catalog
@@ -53,18 +40,6 @@ PARTNERS = INDEX.partner_vendor_ids()
 TOPICS = Topics("queue.redhat", "queue.partner.", "collab.tsanet", "sla.ownership")
 SUBMITTER = SubmitterContact(name="Red Hat Global Support", email="tsanet@redhat.example")
 ALLOWED_ROUTE_TOPICS = {"queue.redhat", "collab.tsanet"} | {f"queue.partner.{v}" for v in PARTNERS}
-RULES = [
-    "no-component",
-    "unknown-component",
-    "redhat-component",
-    "uncertified-replace",
-    "uncertified-collaborate",
-    "uncertified-no-collaboration",
-    "partner-shipped",
-    "redhat-shipped-collaborate",
-    "redhat-shipped-engineering",
-    "redhat-shipped",
-]
 
 CATALOG_REFS = sorted(INDEX.by_ref)
 HOSTILE_REFS = [
@@ -79,7 +54,7 @@ HOSTILE_REFS = [
     *VENDORS,  # vendor ids are not component refs
     " pure-flasharray-cinder ",  # trimmed: a real catalog id (legitimately matched)
     "рure-flasharray-cinder",  # Cyrillic р
-    "PURE-FLASHARRAY-CINDER",
+    "Ref.PURE-FLASHARRAY-CINDER",
     "pure-flasharray-cinder\u200b",
     "cinder.volume.drivers.pure.PureISCSIDriver/../../evil",
     "${jndi:ldap://x/a}",
@@ -200,21 +175,21 @@ def _rule_cases() -> list[tuple[str, dict[str, Any]]]:
     e = ticket_event
     return [
         ("no-component", e(components=[])),
-        ("unknown-component", e(components=[component(UNKNOWN, True)])),
-        ("redhat-component", e(components=[component(OVN)])),
-        ("uncertified-replace", e(components=[component(VNX, True)])),
-        ("uncertified-collaborate", e(components=[component(INFINIBOX, True, False)])),
-        ("uncertified-no-collaboration", e(components=[component(OCEANSTOR, True, False)])),
-        ("partner-shipped", e(components=[component(OVN), component(PURE, True)])),
+        ("unknown-component", e(components=[component(Ref.UNKNOWN, True)])),
+        ("redhat-component", e(components=[component(Ref.OVN)])),
+        ("uncertified-replace", e(components=[component(Ref.VNX, True)])),
+        ("uncertified-collaborate", e(components=[component(Ref.INFINIBOX, True, False)])),
+        ("uncertified-no-collaboration", e(components=[component(Ref.OCEANSTOR, True, False)])),
+        ("partner-shipped", e(components=[component(Ref.OVN), component(Ref.PURE, True)])),
         (
             "redhat-shipped-collaborate",
-            e(needs_vendor_expertise=True, components=[component(NETAPP)]),
+            e(needs_vendor_expertise=True, components=[component(Ref.NETAPP)]),
         ),
         (
             "redhat-shipped-engineering",
-            e(needs_vendor_expertise=True, components=[component(NVIDIA)]),
+            e(needs_vendor_expertise=True, components=[component(Ref.NVIDIA)]),
         ),
-        ("redhat-shipped", e(components=[component(NETAPP, True)])),
+        ("redhat-shipped", e(components=[component(Ref.NETAPP, True)])),
     ]
 
 
@@ -271,14 +246,11 @@ def test_every_rule_partner_payload_is_minimal(
     ["../x", "queue.redhat", "pure-storage\n"],
 )
 async def test_router_refuses_vendor_ids_that_are_not_topic_safe(vendor_id: str) -> None:
-    """BUG: the router turns `catalog.vendor_id` of an enriched ticket into a topic name
-    without validating it (schemas/decision.py CatalogMatch.vendor_id and VendorFacts.id are
-    plain `str`; services/router/outputs.py `_topic`). Anyone who can write to
-    tickets.enriched chooses the topic: "queue.redhat" sends a partner's ticket to
-    `queue.partner.queue.redhat`, and "../x" (an invalid topic name) makes the publish wait
-    forever, stalling the router. A vendor id that breaks the catalog's pattern must be
-    dead-lettered (invalid_event), never published."""
-    event = ticket_event(components=[component(PURE, True)])
+    """The router builds a partner topic from the enriched ticket's vendor id, so it validates
+    that id against the catalog's pattern: a forged enriched ticket whose vendor id is not
+    topic-safe ("queue.redhat" would reach `queue.partner.queue.redhat`; "../x" is not a
+    topic name at all) is dead-lettered, never published."""
+    event = ticket_event(components=[component(Ref.PURE, True)])
     enriched = enrich(TicketEvent.model_validate_json(json.dumps(event)), INDEX)
     data = json.loads(events.to_json(enriched))
     data["components"][0]["catalog"]["vendor_id"] = vendor_id
@@ -319,6 +291,7 @@ HOSTILE_TEXT = [
 ]
 
 
+@pytest.mark.integration
 async def test_log_lines_cannot_be_forged_and_no_topic_appears(faults: System) -> None:
     run = uuid.uuid4().hex[:6]
     sent: dict[str, dict[str, Any]] = {}

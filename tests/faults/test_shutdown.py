@@ -14,27 +14,24 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from services.runtime.embedded import EmbeddedBroker
-from tests.factories import NETAPP, OVN, PURE, component, ticket_event
-from tests.faults.conftest import (
-    FaultProcess,
-    System,
-    audit,
-    running_system,
-    send_all,
-    send_paced,
-    wait_all_routed,
-)
+from tests.support.checks import audit, wait_all_routed
+from tests.support.processes import ServiceProcess, System, running_system, send_all, send_paced
+from tests.support.tickets import Ref, component, ticket_event
+
+pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
 GRACE_S = 10.0  # service_env's SHUTDOWN_GRACE_SECONDS
 
 
 def _tickets(n: int) -> list[dict]:
-    refs = [NETAPP, PURE, OVN]
+    refs = [Ref.NETAPP, Ref.PURE, Ref.OVN]
     return [ticket_event(components=[component(refs[i % 3], True)]) for i in range(n)]
 
 
-def _sigterm(service: FaultProcess) -> tuple[int, float]:
+def _sigterm(service: ServiceProcess) -> tuple[int, float]:
     started = time.monotonic()
     service.signal(signal.SIGTERM)
     code = service.wait(timeout=GRACE_S + 20)

@@ -21,11 +21,14 @@ from services.runtime.embedded import EmbeddedBroker
 from services.runtime.health import Readiness
 from services.runtime.kafka import send_in_batches
 from services.runtime.pipeline import BatchPipeline, Outgoing
+from tests.support.inprocess import Stateless
+
+pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
 PARTITIONS = {"out.six": 6, "out.three": 3}
 
 
-class Replay:
+class Replay(Stateless):
     """A processor whose record n has the output n of a list."""
 
     def __init__(self, outputs: Sequence[Outgoing]) -> None:
@@ -33,9 +36,6 @@ class Replay:
 
     def process(self, record: Any) -> Sequence[Outgoing]:
         return [self.outputs[record.offset]]
-
-    def batch_done(self) -> None: ...
-    def batch_failed(self) -> None: ...
 
 
 @pytest.mark.parametrize("in_parts", [False, True], ids=["one call", "pipeline in parts"])

@@ -6,15 +6,19 @@ import json
 import signal
 import uuid
 
-from tests.factories import NETAPP, PURE, component, ticket_event
-from tests.integration.conftest import System, http_get
+import pytest
+
+from tests.support.processes import System, http_get
+from tests.support.tickets import Ref, component, ticket_event
+
+pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
 
 async def test_bad_message_does_not_block_its_partition(system: System) -> None:
     # Same key, same partition: the bad message sits right in front of the good one.
     tid = f"T-{uuid.uuid4().hex[:10]}"
     await system.send(b'{"specversion": "1.0", "id": "x", "data": {', tid.encode(), partition=0)
-    good = ticket_event(tid, components=[component(NETAPP, True)])
+    good = ticket_event(tid, components=[component(Ref.NETAPP, True)])
     await system.send(json.dumps(good).encode(), tid.encode(), partition=0)
     await system.wait_until(
         lambda: any(d["ticket_id"] == tid for d in system.decisions()), what="the good ticket"
@@ -33,7 +37,7 @@ async def test_service_endpoints(system: System) -> None:
         assert status == 200
         assert "ticketroute_ready 1.0" in body
         assert http_get(service.port, "/nope")[0] == 404
-    event = ticket_event(components=[component(PURE, True)])
+    event = ticket_event(components=[component(Ref.PURE, True)])
     await system.send_event(event)
     tid = event["data"]["ticket_id"]
     await system.wait_until(lambda: any(d["ticket_id"] == tid for d in system.decisions()))
@@ -45,7 +49,7 @@ async def test_service_endpoints(system: System) -> None:
 
 
 async def test_services_killed_and_restarted_mid_stream_lose_nothing(system: System) -> None:
-    events = [ticket_event(components=[component(NETAPP, True)]) for _ in range(600)]
+    events = [ticket_event(components=[component(Ref.NETAPP, True)]) for _ in range(600)]
     expected = {e["data"]["ticket_id"] for e in events}
     for i, event in enumerate(events):
         await system.send_event(event)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from services.enricher.catalog import CatalogError, load_catalog, parse_catalog
-from tests.factories import SAMPLES, sample_catalog, sample_index
+from tests.support.tickets import SAMPLES, sample_catalog, sample_index
 
 SAMPLE_TEXT = (SAMPLES / "catalog.yaml").read_text()
 

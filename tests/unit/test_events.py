@@ -1,4 +1,5 @@
-"""Input validation (contract section 2): what is accepted, and the reason for what is not."""
+"""Input validation (README "Topics and events"): what is accepted, and the reason for what is
+not."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from schemas.decision import CustomerCalendar, Owner, SlaAssigned
 from schemas.events import TicketEvent
 from services.runtime.events import encode, parse
 from services.runtime.pipeline import Rejected
-from tests.factories import ticket_event
+from tests.support.tickets import ticket_event
 
 
 def reason(event: Any) -> tuple[str, str]:

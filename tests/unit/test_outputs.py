@@ -16,7 +16,7 @@ from schemas.events import TicketEvent
 from services.enricher.enrich import enrich
 from services.router.outputs import Topics, decision_id, partner_view, route
 from services.runtime.events import to_json
-from tests.factories import PURE, component, sample_events, sample_index, ticket_event
+from tests.support.tickets import Ref, component, sample_events, sample_index, ticket_event
 from ticketroute.cli import main as cli
 
 TOPICS = Topics("queue.redhat", "queue.partner.", "collab.tsanet", "sla.ownership")
@@ -89,7 +89,7 @@ def test_partner_view_drops_agreements_and_support_level() -> None:
 @pytest.mark.parametrize("flag", [[], ["--json"]])
 def test_explain_command(tmp_path, capsys, flag) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "t.json"
-    path.write_text(json.dumps(ticket_event(components=[component(PURE, True)])["data"]))
+    path.write_text(json.dumps(ticket_event(components=[component(Ref.PURE, True)])["data"]))
     assert cli(["explain", str(path), *flag]) == 0
     out = capsys.readouterr().out
     if flag:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -17,39 +16,13 @@ from services.router.app import RouterProcessor
 from services.runtime.health import Readiness
 from services.runtime.pipeline import BatchPipeline, Outgoing, Rejected, dead_letter
 from services.runtime.settings import EnricherSettings, RouterSettings
-from tests.factories import NETAPP, component, encode, sample_index, ticket_event
-
-
-@dataclass
-class Record:
-    value: bytes | None
-    key: bytes | None = b"T-1"
-    topic: str = "tickets.incoming"
-    partition: int = 3
-    offset: int = 42
-    timestamp: int = 0
-    headers: Sequence[tuple[str, bytes]] = field(default_factory=list)
-
-
-class Broker:
-    """Collects what is published; `fail` makes every acknowledgement fail."""
-
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-        self.fail = False
-
-    async def publish(self, outs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
-        self.sent.extend(outs)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self.fail:
-            future.set_exception(ConnectionError("broker gone"))
-        else:
-            future.set_result(None)
-        return [future]
+from tests.support.inprocess import Collecting, Stateless, consumer_record
+from tests.support.tickets import Ref, component, encode, sample_index, ticket_event
 
 
 def test_dead_letter_keeps_bytes_key_and_says_why() -> None:
-    record = Record(b"\xff{", headers=[("trace", b"abc"), ("bin", b"\xff"), ("error.type", b"x")])
+    headers = [("trace", b"abc"), ("bin", b"\xff"), ("error.type", b"x")]
+    record = consumer_record(b"\xff{", headers=headers, partition=3, offset=42)
     out = dead_letter(record, "invalid_json", "bad\nline", "tickets.deadletter")
     assert (out.topic, out.key, out.value) == ("tickets.deadletter", b"T-1", b"\xff{")
     assert out.headers == {
@@ -62,7 +35,7 @@ def test_dead_letter_keeps_bytes_key_and_says_why() -> None:
     }
 
 
-class Exploding:
+class Exploding(Stateless):
     def process(self, record: Any) -> Sequence[Outgoing]:
         if record.value == b"boom":
             raise ZeroDivisionError("bug")
@@ -70,52 +43,63 @@ class Exploding:
             raise Rejected("invalid_event", "nope")
         return [Outgoing("out", b"k", record.value)]
 
-    def batch_done(self) -> None: ...
-    def batch_failed(self) -> None: ...
-
 
 async def test_bad_and_buggy_records_become_dead_letters_and_the_rest_goes_on() -> None:
-    broker = Broker()
-    pipeline = BatchPipeline(Exploding(), broker.publish, "dlq", Readiness())
-    await pipeline.handle([Record(b"boom"), Record(b"bad"), Record(b"ok")])
-    assert [(o.topic, o.value) for o in broker.sent] == [
+    producer = Collecting()
+    pipeline = BatchPipeline(Exploding(), producer.publish, "dlq", Readiness())
+    await pipeline.handle(
+        [consumer_record(b"boom"), consumer_record(b"bad"), consumer_record(b"ok")]
+    )
+    assert [(o.topic, o.value) for o in producer.sent] == [
         ("dlq", b"boom"),
         ("dlq", b"bad"),
         ("out", b"ok"),
     ]
-    assert broker.sent[0].headers["error.type"] == "processing_error"
-    assert broker.sent[0].headers["error.message"] == "ZeroDivisionError: bug"
+    assert producer.sent[0].headers["error.type"] == "processing_error"
+    assert producer.sent[0].headers["error.message"] == "ZeroDivisionError: bug"
 
 
 async def test_unacknowledged_batch_raises_and_is_not_remembered() -> None:
-    broker = Broker()
+    producer = Collecting()
     router = RouterProcessor(RouterSettings())
     enricher = EnricherProcessor(sample_index(), EnricherSettings())
-    event = ticket_event(components=[component(NETAPP, True)])
-    (enriched,) = enricher.process(Record(encode(event)))
+    event = ticket_event(components=[component(Ref.NETAPP, True)])
+    (enriched,) = enricher.process(consumer_record(encode(event)))
     readiness = Readiness()
     readiness.clear("starting")
     pipeline = BatchPipeline(
-        router, broker.publish, "dlq", readiness, retry_backoff_max_seconds=0.01
+        router, producer.publish, "dlq", readiness, retry_backoff_max_seconds=0.01
     )
-    broker.fail = True
+    producer.fail = True
     with pytest.raises(ConnectionError):
-        await pipeline.handle([Record(enriched.value)])
+        await pipeline.handle([consumer_record(enriched.value)])
     assert not readiness.ready
     # Delivered again after the failure: routed, not mistaken for a duplicate of itself.
-    broker.fail = False
-    broker.sent.clear()
-    await pipeline.handle([Record(enriched.value)])
-    assert [o.topic for o in broker.sent] == ["queue.redhat", "sla.ownership"]
+    producer.fail = False
+    producer.sent.clear()
+    await pipeline.handle([consumer_record(enriched.value)])
+    # The outputs, then (once they are acknowledged) what the memory learnt, on the changelog
+    # partition of the input record.
+    assert [o.topic for o in producer.sent] == [
+        "queue.redhat",
+        "sla.ownership",
+        "ticketroute.router.memory",
+    ]
+    remembered = producer.sent[2]
+    assert remembered.partition == consumer_record(enriched.value).partition
+    assert json.loads(remembered.value) == {
+        "event_id": event["id"],
+        "revision": event["data"]["revision"],
+    }
     assert readiness.ready
     # Now it is remembered: a third delivery is a duplicate.
-    broker.sent.clear()
-    await pipeline.handle([Record(enriched.value)])
-    assert broker.sent == []
+    producer.sent.clear()
+    await pipeline.handle([consumer_record(enriched.value)])
+    assert producer.sent == []
     assert json.loads(enriched.value)["type"] == "support.ticket.enriched"
 
 
-class Slow:
+class Slow(Stateless):
     """Processes each record in 20 ms; its broker acknowledges each send 50 ms later. Notes
     what happens in which order."""
 
@@ -127,9 +111,6 @@ class Slow:
         self.happened.append(record.value.decode())
         return [Outgoing("out", b"k", record.value)]
 
-    def batch_done(self) -> None: ...
-    def batch_failed(self) -> None: ...
-
     async def publish(self, outs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
         self.happened.append(f"send {len(outs)}")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -140,7 +121,7 @@ class Slow:
 async def test_outputs_are_sent_in_parts_while_the_batch_is_processed() -> None:
     slow = Slow()
     pipeline = BatchPipeline(slow, slow.publish, "dlq", Readiness(), send_every=2)
-    await pipeline.handle([Record(v.encode()) for v in "abcde"])
+    await pipeline.handle([consumer_record(v.encode()) for v in "abcde"])
     assert slow.happened == ["a", "b", "send 2", "c", "d", "send 2", "e", "send 1"]
 
 
@@ -157,7 +138,9 @@ async def test_batch_time_is_split_into_own_work_and_waiting() -> None:
     ]
     before = {name: REGISTRY.get_sample_value(name) or 0.0 for name in names}
     slow = Slow()
-    await BatchPipeline(slow, slow.publish, "dlq", Readiness()).handle([Record(b"a"), Record(b"b")])
+    await BatchPipeline(slow, slow.publish, "dlq", Readiness()).handle(
+        [consumer_record(b"a"), consumer_record(b"b")]
+    )
     batch, batches, wait, waits, latencies = (
         (REGISTRY.get_sample_value(name) or 0.0) - before[name] for name in names
     )
@@ -167,14 +150,14 @@ async def test_batch_time_is_split_into_own_work_and_waiting() -> None:
 
 
 def test_dead_letter_too_large_to_publish_is_cut_to_fit() -> None:
-    big = Record(b"x" * 2_000_000, key=b"T-9")
+    big = consumer_record(b"x" * 2_000_000, key=b"T-9")
     out = dead_letter(big, "invalid_event", "too long", "dlq", max_request_size=1_048_576)
     assert out.headers["error.value_truncated"] == "true"
     assert out.headers["error.value_size"] == "2000000"
     size = len(out.key) + len(out.value) + sum(len(k) + len(v) for k, v in out.headers.items())
     assert 1_040_000 < size < 1_048_576
     assert out.value == big.value[: len(out.value)]
-    fits = Record(b"y" * 1_000_000)
+    fits = consumer_record(b"y" * 1_000_000)
     kept = dead_letter(fits, "invalid_event", "too long", "dlq", max_request_size=1_048_576)
     assert kept.value == fits.value
     assert "error.value_truncated" not in kept.headers

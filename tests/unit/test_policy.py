@@ -1,4 +1,5 @@
-"""The rule table (contract section 4) rule by rule, with its edges, through the pure core."""
+"""The rule table (README, "The routing rules in plain words") rule by rule, with its edges,
+through the pure core."""
 
 from __future__ import annotations
 
@@ -12,20 +13,7 @@ from services.enricher.catalog import parse_catalog
 from services.enricher.enrich import CatalogIndex, enrich
 from services.router import policy
 from services.router.policy import component_in_question, decide
-from tests.factories import (
-    CEPH,
-    INFINIBOX,
-    NETAPP,
-    NVIDIA,
-    OCEANSTOR,
-    OVN,
-    PURE,
-    UNKNOWN,
-    VNX,
-    component,
-    sample_index,
-    ticket_event,
-)
+from tests.support.tickets import Ref, component, sample_index, ticket_event
 
 
 def verdict(event: dict[str, Any], index: CatalogIndex | None = None):  # type: ignore[no-untyped-def]
@@ -37,38 +25,38 @@ def verdict(event: dict[str, Any], index: CatalogIndex | None = None):  # type: 
     ("components", "extra", "rule", "actions"),
     [
         ([], {}, "no-component", ("triage",)),
-        ([component(OVN), component(CEPH)], {}, "no-component", ("triage",)),
-        ([component(UNKNOWN)], {}, "unknown-component", ("triage",)),
-        ([component(OVN)], {}, "redhat-component", ()),
-        ([component(VNX, True)], {}, "uncertified-replace", ("request_component_replacement",)),
+        ([component(Ref.OVN), component(Ref.CEPH)], {}, "no-component", ("triage",)),
+        ([component(Ref.UNKNOWN)], {}, "unknown-component", ("triage",)),
+        ([component(Ref.OVN)], {}, "redhat-component", ()),
+        ([component(Ref.VNX, True)], {}, "uncertified-replace", ("request_component_replacement",)),
         (
-            [component(INFINIBOX, True, True)],
+            [component(Ref.INFINIBOX, True, True)],
             {},
             "uncertified-replace",
             ("request_component_replacement",),
         ),
-        ([component(INFINIBOX, True, False)], {}, "uncertified-collaborate", ()),
+        ([component(Ref.INFINIBOX, True, False)], {}, "uncertified-collaborate", ()),
         (
-            [component(OCEANSTOR, True, False)],
+            [component(Ref.OCEANSTOR, True, False)],
             {},
             "uncertified-no-collaboration",
             ("collaboration_unavailable",),
         ),
-        ([component(PURE, True)], {}, "partner-shipped", ()),
+        ([component(Ref.PURE, True)], {}, "partner-shipped", ()),
         (
-            [component(NETAPP, True)],
+            [component(Ref.NETAPP, True)],
             {"needs_vendor_expertise": True},
             "redhat-shipped-collaborate",
             (),
         ),
         (
-            [component(NVIDIA)],
+            [component(Ref.NVIDIA)],
             {"needs_vendor_expertise": True},
             "redhat-shipped-engineering",
             ("engage_partner_engineering",),
         ),
-        ([component(NETAPP, True)], {}, "redhat-shipped", ()),
-        ([component(NVIDIA)], {}, "redhat-shipped", ()),
+        ([component(Ref.NETAPP, True)], {}, "redhat-shipped", ()),
+        ([component(Ref.NVIDIA)], {}, "redhat-shipped", ()),
     ],
 )
 def test_every_rule(
@@ -82,17 +70,18 @@ def test_every_rule(
 
 
 def test_routes_and_owners() -> None:
-    v = verdict(ticket_event(components=[component(PURE, True)]))
+    v = verdict(ticket_event(components=[component(Ref.PURE, True)]))
     assert (v.route, v.owner, v.vendor_id) == ("partner", "vendor", "pure-storage")
-    v = verdict(ticket_event(components=[component(INFINIBOX, True, False)]))
+    v = verdict(ticket_event(components=[component(Ref.INFINIBOX, True, False)]))
     assert (v.route, v.owner, v.vendor_id) == ("tsanet", "redhat", "infinidat")
-    v = verdict(ticket_event(components=[component(OVN)]))
+    v = verdict(ticket_event(components=[component(Ref.OVN)]))
     assert (v.route, v.owner, v.vendor_id) == ("redhat", "redhat", None)
 
 
 def test_uncertified_collaborate_needs_the_customers_agreement() -> None:
     event = ticket_event(
-        customer={"vendor_agreements": ["netapp"]}, components=[component(INFINIBOX, True, False)]
+        customer={"vendor_agreements": ["netapp"]},
+        components=[component(Ref.INFINIBOX, True, False)],
     )
     v = verdict(event)
     assert v.rule == "uncertified-no-collaboration"
@@ -101,9 +90,9 @@ def test_uncertified_collaborate_needs_the_customers_agreement() -> None:
 
 def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_seen() -> None:
     # decide() memoises the rule table on the facts it looks at (policy._Facts).
-    first = ticket_event(components=[component(INFINIBOX, True, False)])
+    first = ticket_event(components=[component(Ref.INFINIBOX, True, False)])
     same_facts = ticket_event(
-        components=[component(INFINIBOX, True, False)],
+        components=[component(Ref.INFINIBOX, True, False)],
         severity=1,
         summary="Something else entirely",
         customer={**first["data"]["customer"], "account_id": "OTHER-9", "name": "Other"},
@@ -120,12 +109,12 @@ def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_
     assert b.component.catalog.vendor.target != a.component.catalog.vendor.target
     # Each fact the rules read still changes the outcome once an evaluation is remembered.
     no_agreement = ticket_event(
-        components=[component(INFINIBOX, True, False)],
+        components=[component(Ref.INFINIBOX, True, False)],
         customer={**first["data"]["customer"], "vendor_agreements": []},
     )
-    removable = ticket_event(components=[component(INFINIBOX, True, True)])
+    removable = ticket_event(components=[component(Ref.INFINIBOX, True, True)])
     other_version = ticket_event(
-        components=[component(INFINIBOX, True, False)],
+        components=[component(Ref.INFINIBOX, True, False)],
         product={"name": "Red Hat OpenStack Platform", "version": "16.2"},
     )
     assert verdict(no_agreement).rule == "uncertified-no-collaboration"
@@ -140,10 +129,10 @@ def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_
     [("16.2", True), ("16.2.4", True), ("16.20", False), ("16", False), ("17.1", False)],
 )
 def test_version_prefix_by_dotted_parts(version: str, certified: bool) -> None:
-    # VNX is certified for "16.2" only.
+    # Ref.VNX is certified for "16.2" only.
     v = verdict(
         ticket_event(
-            product={"name": "RHOSP", "version": version}, components=[component(VNX, True)]
+            product={"name": "RHOSP", "version": version}, components=[component(Ref.VNX, True)]
         )
     )
     assert v.rule == ("partner-shipped" if certified else "uncertified-replace")
@@ -164,29 +153,31 @@ def test_major_version_entry_covers_every_minor() -> None:
 
 def test_first_suspected_wins_over_order_and_single() -> None:
     event = ticket_event(
-        components=[component(OVN), component(PURE, True), component(NETAPP, True)]
+        components=[component(Ref.OVN), component(Ref.PURE, True), component(Ref.NETAPP, True)]
     )
     v = verdict(event)
     assert v.component is not None
-    assert v.component.ref == PURE
+    assert v.component.ref == Ref.PURE
     assert "marked suspected" in v.trace[0].reason
 
 
 def test_single_component_is_in_question_even_unsuspected() -> None:
-    v = verdict(ticket_event(components=[component(PURE)]))
+    v = verdict(ticket_event(components=[component(Ref.PURE)]))
     assert v.rule == "partner-shipped"
     assert "the only component listed" in v.trace[0].reason
 
 
 def test_refs_match_after_trimming_and_by_catalog_id() -> None:
-    assert verdict(ticket_event(components=[component(f"  {PURE}\t", True)])).rule == (
+    assert verdict(ticket_event(components=[component(f"  {Ref.PURE}\t", True)])).rule == (
         "partner-shipped"
     )
     assert verdict(ticket_event(components=[component("pure-flasharray-cinder")])).rule == (
         "partner-shipped"
     )
     # Matching is exact: a different case is another ref.
-    assert verdict(ticket_event(components=[component(PURE.upper())])).rule == ("unknown-component")
+    assert verdict(ticket_event(components=[component(Ref.PURE.upper())])).rule == (
+        "unknown-component"
+    )
 
 
 def test_component_in_question_helper() -> None:

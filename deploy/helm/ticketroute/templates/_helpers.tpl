@@ -1,4 +1,12 @@
-{{/* Names, labels and the shared pieces of both Deployments. */}}
+{{/* Names, labels and the shared pieces of the Deployments. */}}
+
+{{/*
+The services, one Deployment (and Service, PodDisruptionBudget...) each; their values are the
+section of the same name. A list in JSON: fromJsonArray (include "ticketroute.components" .).
+*/}}
+{{- define "ticketroute.components" -}}
+["enricher", "router", "tracker"]
+{{- end -}}
 
 {{- define "ticketroute.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -145,7 +153,7 @@ Checks the services would otherwise only make at start (CrashLoopBackOff), made 
 {{- if gt (mul 3 (int64 $v.consumer.heartbeatIntervalMs)) (int64 $v.consumer.sessionTimeoutMs) -}}
 {{- fail "consumer.heartbeatIntervalMs must be at most consumer.sessionTimeoutMs / 3" -}}
 {{- end -}}
-{{- range $component := list "enricher" "router" -}}
+{{- range $component := include "ticketroute.components" . | fromJsonArray -}}
 {{- $c := index $v $component -}}
 {{- if $c.autoscaling.enabled -}}
 {{- if gt (int64 $c.autoscaling.maxReplicas) (int64 $v.topics.partitions) -}}
@@ -272,9 +280,11 @@ services' own defaults (None) apply: an empty string would not validate.
   value: {{ printf "%s/%s" (include "ticketroute.catalogDir" $root) $v.catalog.key | quote }}
 - name: CATALOG_POLL_SECONDS
   value: {{ $v.catalog.pollSeconds | quote }}
-{{- else }}
+{{- else if eq .component "router" }}
 - name: ROUTER_GROUP_ID
   value: {{ $c.groupId | quote }}
+- name: TOPIC_ROUTER_MEMORY
+  value: {{ $v.topics.routerMemory | quote }}
 - name: DUPLICATE_WINDOW
   value: {{ $c.duplicateWindow | int64 | quote }}
 - name: REVISION_MEMORY
@@ -287,5 +297,20 @@ services' own defaults (None) apply: an empty string would not validate.
 - name: TSANET_SUBMITTER_PHONE
   value: {{ . | quote }}
 {{- end }}
+{{- else if eq .component "tracker" }}
+- name: TRACKER_GROUP_ID
+  value: {{ $c.groupId | quote }}
+- name: TOPIC_SLA_EVENTS
+  value: {{ $v.topics.slaEvents | quote }}
+- name: TOPIC_RESPONSES_REDHAT
+  value: {{ $v.topics.responsesRedhat | quote }}
+- name: TOPIC_RESPONSES_TSANET
+  value: {{ $v.topics.responsesTsanet | quote }}
+- name: TOPIC_TRACKER_STATE
+  value: {{ $v.topics.trackerState | quote }}
+- name: AT_RISK_FRACTION
+  value: {{ $c.atRiskFraction | quote }}
+- name: HELD_RESPONSE_SECONDS
+  value: {{ $c.heldResponseSeconds | int64 | quote }}
 {{- end }}
 {{- end -}}
