@@ -110,7 +110,7 @@ def services(
 def test_services_answer_probes_and_metrics_then_stop_on_sigterm(
     services: dict[str, Started],
 ) -> None:
-    assert sorted(services) == ["enricher", "router"]
+    assert sorted(services) == ["enricher", "router", "tracker"]
     deadline = time.monotonic() + READY_TIMEOUT_S
     for started in services.values():
         assert wait_for(started, "/healthz", deadline) == (200, "ok\n")
