@@ -40,6 +40,7 @@ from services.runtime.statestore import ChangelogListener, Restorable
 log = structlog.get_logger()
 
 PROBE_INTERVAL_SECONDS = 5.0
+METADATA_SECONDS = 15.0  # how long a topic that must exist may take to appear in the metadata
 
 
 def ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:
@@ -346,7 +347,13 @@ async def check_co_partitioned(
     """Topics whose records meet by key in one instance need the input's partition count."""
     expected = len(await producer.partitions_for(topic_name))
     for other in others:
-        count = len(await producer.partitions_for(other))
+        try:
+            count = len(await asyncio.wait_for(producer.partitions_for(other), METADATA_SECONDS))
+        except TimeoutError:
+            raise StartupError(
+                f"topic {other} does not exist: create it with {expected} partitions, as "
+                f"{topic_name} has (or let the service create it: TOPIC_CREATE=true)"
+            ) from None
         if count != expected:
             raise StartupError(
                 f"topic {other} has {count} partitions but {topic_name} has {expected}: a "
@@ -354,6 +361,20 @@ async def check_co_partitioned(
                 "partitions (recreate it, or add partitions to the smaller one while no "
                 "record is in flight)"
             )
+
+
+async def prepare_topics(spec: ServiceSpec, producer: AIOKafkaProducer) -> None:
+    """Create the service's missing topics (its changelog compacted, with the input's partition
+    count), then check that the topics it joins by key are co-partitioned with its input."""
+    s = spec.settings
+    if s.topic_create:
+        await create_topics(s, [spec.input_topic, *spec.output_topics])
+    if spec.changelog_topic is not None and s.topic_create:
+        input_partitions = len(await producer.partitions_for(spec.input_topic))
+        await create_topics(s, [spec.changelog_topic], partitions=input_partitions, compacted=True)
+    others = [*spec.co_partitioned, *([spec.changelog_topic] if spec.changelog_topic else [])]
+    if others:
+        await check_co_partitioned(producer, spec.input_topic, others)
 
 
 class Connection:
@@ -364,18 +385,8 @@ class Connection:
         self.producer = producer
 
     async def start(self, spec: ServiceSpec) -> None:
-        s = spec.settings
         await self.producer.start()
-        if s.topic_create:
-            await create_topics(s, [spec.input_topic, *spec.output_topics])
-        if spec.changelog_topic is not None and s.topic_create:
-            input_partitions = len(await self.producer.partitions_for(spec.input_topic))
-            await create_topics(
-                s, [spec.changelog_topic], partitions=input_partitions, compacted=True
-            )
-        others = [*spec.co_partitioned, *([spec.changelog_topic] if spec.changelog_topic else [])]
-        if others:
-            await check_co_partitioned(self.producer, spec.input_topic, others)
+        await prepare_topics(spec, self.producer)
         await self.broker.start()
 
     async def stop(self) -> None:

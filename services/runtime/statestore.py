@@ -32,8 +32,7 @@ from services.runtime.metrics import STATE_RESTORE_SECONDS, STATE_RESTORED_RECOR
 log = structlog.get_logger()
 
 RESTORING = "restoring state"
-# An empty poll this long after the last known end means the end is reached: the end offsets a
-# broker reports can lag behind what a fetch then returns.
+# How long one poll of the changelog waits for records.
 QUIET_MS = 200
 # A partition that stops yielding records short of its end: restoring goes on without the rest
 # rather than holding the partitions forever (it is logged; duplicates may then be repeated).
@@ -107,7 +106,6 @@ async def restore(
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
         count = 0
         last_read = time.monotonic()
         while True:
@@ -118,15 +116,19 @@ async def restore(
             if batches:
                 last_read = time.monotonic()
                 continue
-            positions = {tp: await consumer.position(tp) for tp in tps}
-            behind = {
-                tp.partition: max(ends[tp], consumer.highwater(tp) or 0) - positions[tp]
-                for tp in tps
-            }
-            if all(lag <= 0 for lag in behind.values()):
+            # The end is the high-water mark a fetch reported (None: no fetch answered yet).
+            ends = [consumer.highwater(tp) for tp in tps]
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(end is not None and at >= end for end, at in zip(ends, positions, strict=True)):
                 return count
             if time.monotonic() - last_read > GIVE_UP_SECONDS:
-                log.error("state_restore_incomplete", topic=topic, records_behind=behind)
+                log.error(
+                    "state_restore_incomplete",
+                    topic=topic,
+                    partitions=list(partitions),
+                    positions=positions,
+                    ends=ends,
+                )
                 return count
     finally:
         await consumer.stop()
