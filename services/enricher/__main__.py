@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 
@@ -13,7 +13,7 @@ from services.enricher.app import enricher_spec
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex
 from services.enricher.reload import CatalogWatcher, FileIdentity, LiveCatalog, file_identity
-from services.runtime.kafka import ServiceSpec, create_topics, run_service
+from services.runtime.kafka import create_topics, run_service
 from services.runtime.logs import configure_logging
 from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings, load_settings
 
@@ -41,8 +41,10 @@ def main() -> None:
     )
     live = LiveCatalog(CatalogIndex.build(catalog))
     watcher = catalog_watcher(settings, live, loaded_from)
-    spec = enricher_spec(settings, live)
-    raise SystemExit(asyncio.run(serve(spec, watcher, settings.metrics_port)))
+    spec = replace(
+        enricher_spec(settings, live), background=lambda _pipeline, stop: watcher.run(stop)
+    )
+    raise SystemExit(asyncio.run(run_service(spec, settings.metrics_port)))
 
 
 def catalog_watcher(
@@ -59,19 +61,6 @@ def catalog_watcher(
         poll_seconds=settings.catalog_poll_seconds,
         seen=loaded_from,
     )
-
-
-async def serve(spec: ServiceSpec, watcher: CatalogWatcher, port: int) -> int:
-    """The service, and beside it the catalog watcher, until the service stops."""
-    stop = asyncio.Event()
-    watching = asyncio.create_task(watcher.run(stop))
-    try:
-        return await run_service(spec, port)
-    finally:
-        stop.set()
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
 
 
 if __name__ == "__main__":
