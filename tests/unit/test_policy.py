@@ -4,16 +4,21 @@ through the pure core."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from schemas.decision import RuleId
 from schemas.events import TicketEvent
 from services.enricher.catalog import parse_catalog
 from services.enricher.enrich import CatalogIndex, enrich
-from services.router import policy
-from services.router.policy import component_in_question, decide
-from tests.support.tickets import Ref, component, sample_index, ticket_event
+from services.router.policy import RULES, Facts, component_in_question, decide, facts_of
+from tests.support.tickets import Ref, component, sample_catalog, sample_index, ticket_event
+
+
+def ticket_facts(event: dict[str, Any]) -> Facts:
+    ticket = enrich(TicketEvent.model_validate_json(json.dumps(event)), sample_index())
+    return facts_of(ticket, component_in_question(ticket.components))
 
 
 def verdict(event: dict[str, Any], index: CatalogIndex | None = None):  # type: ignore[no-untyped-def]
@@ -88,8 +93,13 @@ def test_uncertified_collaborate_needs_the_customers_agreement() -> None:
     assert "no support agreement with infinidat" in v.trace[-2].reason
 
 
-def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_seen() -> None:
-    # decide() memoises the rule table on the facts it looks at (policy._Facts).
+def test_the_table_lists_every_rule_once_in_the_readmes_order() -> None:
+    assert [rule.id for rule in RULES] == list(get_args(RuleId))
+
+
+def test_tickets_with_the_same_facts_get_the_same_outcome_and_a_changed_fact_is_seen() -> None:
+    # decide() remembers outcomes by the facts the rules look at (policy.Facts): a remembered
+    # outcome stands in only for a ticket with the very same facts.
     first = ticket_event(components=[component(Ref.INFINIBOX, True, False)])
     same_facts = ticket_event(
         components=[component(Ref.INFINIBOX, True, False)],
@@ -97,9 +107,8 @@ def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_
         summary="Something else entirely",
         customer={**first["data"]["customer"], "account_id": "OTHER-9", "name": "Other"},
     )
-    hits = policy._evaluate.cache_info().hits
     a, b = verdict(first), verdict(same_facts)
-    assert policy._evaluate.cache_info().hits >= hits + 1
+    assert ticket_facts(first) == ticket_facts(same_facts)
     assert (a.rule, a.route, a.actions, a.trace) == (b.rule, b.route, b.actions, b.trace)
     assert a.rule == "uncertified-collaborate"
     # The component in the verdict is the ticket's own, not the first ticket's.
@@ -107,7 +116,7 @@ def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_
     assert b.component.catalog is not None
     assert b.component.catalog.vendor is not None
     assert b.component.catalog.vendor.target != a.component.catalog.vendor.target
-    # Each fact the rules read still changes the outcome once an evaluation is remembered.
+    # Each fact the rules read still changes the outcome once an outcome is remembered.
     no_agreement = ticket_event(
         components=[component(Ref.INFINIBOX, True, False)],
         customer={**first["data"]["customer"], "vendor_agreements": []},
@@ -122,6 +131,40 @@ def test_tickets_with_the_same_facts_share_one_evaluation_and_a_changed_fact_is_
     reason = verdict(other_version).trace[-1].reason
     assert "not certified for 16.2" in reason
     assert "17.1" not in reason
+
+
+@pytest.mark.parametrize("level", ["premium", "standard"])
+@pytest.mark.parametrize("agreements", ["every vendor", "every other vendor", "none"])
+def test_a_partner_routed_trace_never_mentions_the_customers_agreements_or_contract(
+    level: str, agreements: str
+) -> None:
+    # Every component its vendor ships, on every version it is certified for, for a customer
+    # asking for the vendor's expertise: the rules before partner-shipped fail on conditions
+    # checked before any about agreements (the table's order).
+    catalog = sample_catalog()
+    vendors = [vendor.id for vendor in catalog.vendors]
+    routed = 0
+    for shipped in (c for c in catalog.components if c.shipped_by == "vendor"):
+        agreed = {
+            "every vendor": vendors,
+            "every other vendor": [v for v in vendors if v != shipped.vendor],
+            "none": [],
+        }[agreements]
+        for version in shipped.certified_for:
+            event = ticket_event(
+                product={"name": "Red Hat OpenStack Platform", "version": version},
+                customer={"vendor_agreements": agreed, "support_level": level},
+                needs_vendor_expertise=True,
+                components=[component(shipped.id, True, False)],
+            )
+            v = verdict(event)
+            assert v.rule == "partner-shipped"
+            text = " ".join(step.reason for step in v.trace).lower()
+            assert "agreement" not in text
+            assert level not in text
+            assert [vendor for vendor in vendors if vendor in text] == [shipped.vendor]
+            routed += 1
+    assert routed >= 10
 
 
 @pytest.mark.parametrize(
