@@ -1,5 +1,6 @@
 """What the services produce: the enriched ticket, the decision with its trace, the routed
-ticket, the TSANet collaboration request and the SLA assignment (contract sections 4-6)."""
+ticket, the TSANet collaboration request and the SLA assignment (README, "Topics and
+events")."""
 
 from __future__ import annotations
 
@@ -111,11 +112,11 @@ class EnrichedTicket:
 
 # The decision and the outputs are built by the router, once per ticket, and only ever
 # serialised: plain dataclasses, which orjson writes natively at a fraction of a validated
-# model's cost to build and serialise (issue 3). pydantic still validates them when a consumer
-# parses an output event, and generates their JSON Schemas; a test checks orjson's bytes equal
-# pydantic's. Not frozen: a frozen dataclass sets each field through object.__setattr__, and
-# that alone was 11% of the router's instructions. Trace steps are shared between remembered
-# rule-table outcomes, so they stay frozen (built only when an outcome is first worked out).
+# model's cost to build and serialise. pydantic still validates them when a consumer parses an
+# output event, and generates their JSON Schemas; a test checks orjson's bytes equal
+# pydantic's. Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+# makes building one markedly dearer, and nothing shares these. Trace steps are shared between
+# remembered rule-table outcomes, so they are frozen.
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,7 +52,7 @@ class BusinessCalendar:
 
 
 # Memoised: tickets of one period ask about the same few days of the same few calendars, and
-# a holiday look-up or a zone conversion costs more than the cache (issue 3's profile).
+# a holiday look-up or a zone conversion costs more than a look-up in the cache.
 @lru_cache(maxsize=16_384)
 def _is_business_day(country: str, day: date) -> bool:
     if day.weekday() >= 5:  # Saturday, Sunday

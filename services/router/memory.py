@@ -6,7 +6,7 @@ at least the last `limit` entries are always remembered (at most twice that) and
 costs nothing per message. Keys are 64-bit hashes rather than strings, kept in fixed arrays
 allocated at start (8 bytes a slot, 16 with a value; half the slots stay empty): the memory
 is taken once and stays flat however long the router runs (100,000 event ids take 4 MB,
-100,000 revisions 8 MB), where dicts of Python ints grew by ~300 bytes an entry until both
+100,000 revisions 8 MB), where dicts of Python ints would grow with every entry until both
 generations were full.
 
 What a batch teaches is pending until its outputs are acknowledged, so a batch that fails and
@@ -106,7 +106,7 @@ class RoutingMemory:
     def remember(self, event_id: str, ticket_id: str, revision: int) -> None:
         """Remember an event that `judge` found new: its revision is then at least the latest
         remembered, so only this batch's own revisions are compared (`judge` has just read the
-        tables; reading them again was about 7,000 instructions a ticket)."""
+        tables, and reading them again would double the look-ups)."""
         self._pending_ids.add(hash(event_id))
         ticket = hash(ticket_id)
         pending = self._pending_revisions.get(ticket)

@@ -47,7 +47,7 @@ class Topics:
 Payload = RoutedTicket | PartnerRoutedTicket | CollaborationRequested
 
 
-@dataclass(slots=True)  # not frozen: built per ticket, and frozen init costs (schemas/decision.py)
+@dataclass(slots=True)  # not frozen: built per ticket and never shared (schemas/decision.py)
 class Routing:
     """Everything one routed ticket produces."""
 
