@@ -1,1 +1,1 @@
-"""The ticketroute benchmark (issue 3): `make bench`, or `python -m bench --help`."""
+"""The ticketroute benchmark: `make bench`, or `python -m bench --help`."""

@@ -10,7 +10,7 @@ consumer settings as the services (acks=all, linger 2 ms, 256 KiB batches, no id
 batches of up to 1000 records). Run as its own process, like a service, so the bench measures
 it the same way: `python -m bench.baseline --bootstrap HOST:PORT --input T --mode 1to1 ...`.
 
-`--record-batches` sends a batch's outputs the way the services do since issue 3: one aiokafka
+`--record-batches` sends a batch's outputs the way the services do: one aiokafka
 record batch per topic and partition (`send_batch`), each record keyed and on the partition
 the default partitioner picks for its key, instead of one `send` per record.
 

@@ -1,12 +1,12 @@
 """Realistic ticket events for the bench, drawn from the sample catalog and sample tickets.
 
-Every event is a CloudEvent (`support.ticket.created` or `.updated`) whose data is a ticket
-of contract section 2. The sample events in services/samples/tickets.json are the templates
-(their summaries, descriptions, contacts and customers); the generator varies ticket ids,
-revisions, customers, severities, product versions and components. Components are picked from
-the catalog so that each event lands on a routing rule chosen up front (all ten rule ids of
-contract section 4 appear), and `verify()` checks those expectations against the services'
-own pure policy code.
+Every event is a CloudEvent (`support.ticket.created` or `.updated`) whose data is a ticket as
+the README's "Topics and events" describes it. The sample events in
+services/samples/tickets.json are the templates (their summaries, descriptions, contacts and
+customers); the generator varies ticket ids, revisions, customers, severities, product versions
+and components. Components are picked from the catalog so that each event lands on a routing
+rule chosen up front (all ten rule ids of the README's rule table appear), and `verify()`
+checks those expectations against the services' own pure policy code.
 
 Size: about 850 bytes on average (`target_bytes`; the description is cut to fit). The contract's
 mandatory fields alone (envelope, customer, product, a component, timestamps) take about 700
