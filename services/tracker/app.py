@@ -94,7 +94,12 @@ class TrackerProcessor:
         self._rules = ClockRules(s.at_risk_fraction, timedelta(seconds=s.held_response_seconds))
         self._source = s.event_source
         self._clock = clock
-        self.tickets: dict[int, dict[str, TicketClocks]] = {}
+        # Per owned partition, each ticket's state: decoded, or as read from the changelog
+        # (decoded when the ticket is next touched, so a restore only reads the headers).
+        self.tickets: dict[int, dict[str, TicketClocks | bytes]] = {}
+        # Each ticket's open clocks as (party, role), and their count over all tickets.
+        self._open: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
+        self.open_clocks: Counter[tuple[str, str]] = Counter()
         self._pending: dict[tuple[int, str], TicketClocks] = {}
         self._published: list[SlaEvent] = []
         self._ignored: Counter[str] = Counter()
@@ -148,7 +153,13 @@ class TrackerProcessor:
 
     def changes(self) -> Sequence[Outgoing]:
         return [
-            Outgoing(self._topics.state, ticket_id.encode(), to_json(state), {}, partition)
+            Outgoing(
+                self._topics.state,
+                ticket_id.encode(),
+                to_json(state),
+                _summary_headers(state),
+                partition,
+            )
             for (partition, ticket_id), state in self._pending.items()
         ]
 
@@ -156,7 +167,8 @@ class TrackerProcessor:
         published_at = self._clock()
         for (partition, ticket_id), state in self._pending.items():
             self.tickets.setdefault(partition, {})[ticket_id] = state
-            self._schedule(partition, ticket_id, state)
+            self._count_open(partition, ticket_id, _open_of(state))
+            self._schedule(partition, ticket_id, _next_of(state))
         for event in self._published:
             _count(event, published_at)
         for reason, count in self._ignored.items():
@@ -178,12 +190,19 @@ class TrackerProcessor:
             ticket_id = record.key.decode()
             if record.value is None:
                 tickets.pop(ticket_id, None)
+                self._count_open(partition, ticket_id, ())
                 continue
-            state = tickets[ticket_id] = from_json(record.value)
-            self._schedule(partition, ticket_id, state)
+            tickets[ticket_id] = record.value
+            headers = {name: value for name, value in record.headers if value is not None}
+            self._count_open(partition, ticket_id, _parse_open(headers.get(OPEN_HEADER)))
+            moment = headers.get(NEXT_HEADER)
+            self._schedule(
+                partition, ticket_id, datetime.fromisoformat(moment.decode()) if moment else None
+            )
 
     def revoke(self, partition: int) -> None:
-        self.tickets.pop(partition, None)
+        for ticket_id in self.tickets.pop(partition, {}):
+            self._count_open(partition, ticket_id, ())
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -191,7 +210,22 @@ class TrackerProcessor:
         pending = self._pending.get((partition, ticket_id))
         if pending is not None:
             return pending
-        return self.tickets.get(partition, {}).get(ticket_id) or TicketClocks(ticket_id)
+        tickets = self.tickets.get(partition, {})
+        stored = tickets.get(ticket_id)
+        if stored is None:
+            return TicketClocks(ticket_id)
+        if isinstance(stored, bytes):
+            stored = tickets[ticket_id] = from_json(stored)
+        return stored
+
+    def _count_open(
+        self, partition: int, ticket_id: str, now_open: tuple[tuple[str, str], ...]
+    ) -> None:
+        key = (partition, ticket_id)
+        self.open_clocks.subtract(self._open.pop(key, ()))
+        if now_open:
+            self._open[key] = now_open
+            self.open_clocks.update(now_open)
 
     def _apply(self, partition: int, ticket_id: str, step: Transition) -> list[Outgoing]:
         self._pending[(partition, ticket_id)] = step.state
@@ -210,10 +244,40 @@ class TrackerProcessor:
             for event in step.events
         ]
 
-    def _schedule(self, partition: int, ticket_id: str, state: TicketClocks) -> None:
-        moments = [m for m in (next_moment(state), next_expiry(state)) if m is not None]
-        if moments:
-            heapq.heappush(self._timers, (min(moments), partition, ticket_id))
+    def _schedule(self, partition: int, ticket_id: str, moment: datetime | None) -> None:
+        if moment is not None:
+            heapq.heappush(self._timers, (moment, partition, ticket_id))
+
+
+# A state record's headers say what the timers and the open-clocks gauge need, so a restore
+# does not decode the states themselves.
+NEXT_HEADER = "next"  # the state's next timer moment, RFC 3339 (absent: none)
+OPEN_HEADER = "open"  # its open clocks, as party/role, comma-separated
+
+
+def _next_of(state: TicketClocks) -> datetime | None:
+    return min((m for m in (next_moment(state), next_expiry(state)) if m is not None), default=None)
+
+
+def _open_of(state: TicketClocks) -> tuple[tuple[str, str], ...]:
+    return tuple((clock.party, clock.role) for clock in open_clocks(state))
+
+
+def _summary_headers(state: TicketClocks) -> dict[str, str]:
+    headers = {OPEN_HEADER: ",".join(f"{party}/{role}" for party, role in _open_of(state))}
+    moment = _next_of(state)
+    if moment is not None:
+        headers[NEXT_HEADER] = moment.isoformat()
+    return headers
+
+
+def _parse_open(raw: bytes | None) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        return ()
+    return tuple(
+        (party, role)
+        for party, _, role in (item.partition("/") for item in raw.decode().split(","))
+    )
 
 
 def _count(event: SlaEvent, published_at: datetime) -> None:
@@ -229,7 +293,7 @@ def _count(event: SlaEvent, published_at: datetime) -> None:
 
 
 class OpenClocks(Collector):
-    """`ticketroute_sla_open_clocks{party,role}`, counted when scraped."""
+    """`ticketroute_sla_open_clocks{party,role}`, as the tracker counts them."""
 
     LABELS = ("party", "role")
 
@@ -245,14 +309,10 @@ class OpenClocks(Collector):
         )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts: Counter[tuple[str, str]] = Counter()
-        for tickets in list(self._tracker.tickets.values()):
-            for state in list(tickets.values()):
-                for clock in open_clocks(state):
-                    counts[(clock.party, clock.role)] += 1
         family = self.family()
-        for (party, role), count in sorted(counts.items()):
-            family.add_metric([party, role], count)
+        for (party, role), count in sorted(self._tracker.open_clocks.items()):
+            if count:
+                family.add_metric([party, role], count)
         yield family
 
 
