@@ -245,12 +245,16 @@ class Wiring(NamedTuple):
     pipeline: BatchPipeline
 
 
-def state_listener(spec: ServiceSpec, readiness: Readiness) -> ChangelogListener | None:
+def state_listener(
+    spec: ServiceSpec, readiness: Readiness, pipeline: BatchPipeline
+) -> ChangelogListener | None:
     """Restores the service's state when partitions are assigned (None: a stateless service)."""
     if spec.changelog_topic is None:
         return None
     service = cast(Restorable, spec.processor)
-    return ChangelogListener(spec.changelog_topic, service, readiness, client_args(spec.settings))
+    return ChangelogListener(
+        spec.changelog_topic, service, readiness, client_args(spec.settings), pipeline.busy
+    )
 
 
 def subscribe(
@@ -281,7 +285,7 @@ def subscribe(
         parser=_tolerant_parser,
         decoder=_records_decoder,
         title=f"{spec.name}:{spec.input_topic}",
-        listener=state_listener(spec, readiness),
+        listener=state_listener(spec, readiness, pipeline),
     )
 
     @subscriber

@@ -156,7 +156,8 @@ class BatchPipeline:
         self._backoff_max = retry_backoff_max_seconds
         self._max_request_size = max_request_size
         self._failures = 0
-        self._lock = asyncio.Lock()
+        # Held while a batch or a tick is in hand: a partition is given up only between them.
+        self.busy = asyncio.Lock()
 
     def _outputs(self, record: Record) -> Sequence[Outgoing]:
         try:
@@ -183,7 +184,7 @@ class BatchPipeline:
     async def handle(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        async with self._lock:
+        async with self.busy:
             await self._handle(records)
 
     async def tick(self, produce: Callable[[], Sequence[Outgoing]]) -> None:
@@ -191,7 +192,7 @@ class BatchPipeline:
         without input and never at the same time as one: its outputs are published and
         acknowledged, then its changes, then it is kept; if the broker does not acknowledge
         them, it is forgotten and produced again at the next tick."""
-        async with self._lock:
+        async with self.busy:
             outputs = produce()
             try:
                 if outputs:

@@ -12,13 +12,15 @@ The design follows Kafka Streams' state stores (docs/state.md says it for operat
   does not repeat them.
 - **When it is read.** When partitions are assigned, before the first batch of them is handled:
   the rebalance listener reads each assigned changelog partition from its beginning to its end
-  and hands every record to the service (`restore`); `/readyz` is 503 meanwhile. A partition
-  that moves to another instance is restored there the same way; the one that gave it up drops
-  it (`revoke`).
+  and hands every record to the service (`restore`); `/readyz` is 503 meanwhile.
+- **When it is dropped.** When partitions are revoked, once the batch or timer tick in hand is
+  done (`revoke`). A rebalance revokes every partition and then assigns, so each assigned
+  partition is read again: the state in hand may be stale if the partition was elsewhere.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -58,17 +60,22 @@ class ChangelogListener(ConsumerRebalanceListener):  # type: ignore[misc]
         service: Restorable,
         readiness: Readiness,
         client_args: dict[str, Any],
+        busy: asyncio.Lock,
     ) -> None:
         self._topic = changelog_topic
+        self._busy = busy
         self._service = service
         self._readiness = readiness
         self._client_args = client_args
         self._owned: set[int] = set()
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        for partition in {tp.partition for tp in revoked} & self._owned:
-            self._owned.discard(partition)
-            self._service.revoke(partition)
+        # After the batch or timer tick in hand, so that none of it lands on a partition that
+        # is no longer ours.
+        async with self._busy:
+            for partition in {tp.partition for tp in revoked} & self._owned:
+                self._owned.discard(partition)
+                self._service.revoke(partition)
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         new = sorted({tp.partition for tp in assigned} - self._owned)
