@@ -13,13 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.results import (
-    ROOT,
-    Config,
-    Results,
-    Round,
-    Row,
-)
+from bench.results import ROOT, Config, Results, Round, Row
 
 
 def machine() -> str:
@@ -43,25 +37,17 @@ def machine() -> str:
     )
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
+
+
 def code_version() -> str:
     """The commit measured, and whether the working tree differs from it (read-only git)."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "services", "schemas"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "services", "schemas")
     except (OSError, subprocess.SubprocessError):
         return "code: unknown commit"
     return f"code: commit {head}" + (" + uncommitted changes in services/schemas" if dirty else "")

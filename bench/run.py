@@ -29,7 +29,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,10 @@ from bench.results import (
 )
 from services.runtime.embedded import EmbeddedBroker
 
+# Each raw baseline three ways, as (record_batches, validate): one `send` per record, one record
+# batch per partition, and record batches with each input validated.
+BASELINE_VARIANTS = ((False, False), (True, False), (True, True))
+
 
 class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase):
     """Every phase, run in the order of the module docstring."""
@@ -62,29 +66,26 @@ class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase):
         await self.prepare()
         needs_enriched = bool(phases & {"router", "scaleout", "baseline", "whatif"})
         if "baseline" in phases:
-            await self.baseline_1to1()
-            await self.baseline_1to1(record_batches=True)
-            await self.baseline_1to1(record_batches=True, validate=True)
+            for record_batches, validate in BASELINE_VARIANTS:
+                await self.baseline_1to1(record_batches, validate)
         if "enricher" in phases or needs_enriched:
             await self.enricher()
         if not self.enriched_ready and needs_enriched:
             raise RuntimeError("the enricher did not produce every enriched ticket")
         if "baseline" in phases:
-            await self.baseline_1to2()
-            await self.baseline_1to2(record_batches=True)
-            await self.baseline_1to2(record_batches=True, validate=True)
-        if "router" in phases:
-            await self.router()
-        if "e2e" in phases:
-            await self.end_to_end()
-        if "latency" in phases:
-            await self.latency()
-        if "rawlatency" in phases:
-            await self.raw_latency()
-        if "scaleout" in phases:
-            await self.scaleout()
-        if "whatif" in phases:
-            await self.whatif()
+            for record_batches, validate in BASELINE_VARIANTS:
+                await self.baseline_1to2(record_batches, validate)
+        later: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+            ("router", self.router),
+            ("e2e", self.end_to_end),
+            ("latency", self.latency),
+            ("rawlatency", self.raw_latency),
+            ("scaleout", self.scaleout),
+            ("whatif", self.whatif),
+        )
+        for phase, run in later:
+            if phase in phases:
+                await run()
         if {"baseline", "enricher", "router"} <= phases and cfg.rounds > 1:
             # The main table's rows are round 1 (by_name finds the one-send baselines first).
             names = (BASELINE_1TO1, "enricher alone", BASELINE_1TO2, "router alone")

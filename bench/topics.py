@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.results import (
-    RECORD_BATCHES,
-    VALIDATED,
-)
+from bench.results import RECORD_BATCHES, VALIDATED
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,8 @@ from bench.kafka import OutputCounter, create_topics, preload
 from bench.load import Noise, pid_cpu
 from bench.procs import Child
 from bench.profile import hot_spots, record, report
-from bench.results import (
-    RECORD_BATCHES,
-    STALL_SECONDS,
-    VALIDATED,
-    Config,
-    Results,
-    Row,
-)
-from bench.servicemetrics import (
-    ack_wait_share,
-    mib,
-    services_fetch_max_wait_ms,
-)
+from bench.results import RECORD_BATCHES, STALL_SECONDS, VALIDATED, Config, Results, Row
+from bench.servicemetrics import ack_wait_share, mib, services_fetch_max_wait_ms
 from bench.topics import Topics
 from services.runtime.embedded import EmbeddedBroker, free_port
 
@@ -255,6 +244,27 @@ class PhaseRunner:
         if cfg.phases - {"latency", "rawlatency"}:
             seconds = await preload(self.bootstrap, self.topics("pre").incoming, self.events)
             self.log(f"preloaded {total:,} tickets in {seconds:.1f}s")
+
+    async def measure_routers(
+        self,
+        label: str,
+        out: Topics,
+        routers: Callable[[], list[Child]],
+        profile_name: str | None = None,
+        keep: bool = True,
+    ) -> Row:
+        """Router instances on the enriched tickets: a route and an SLA message a ticket."""
+        n = self.cfg.tickets
+        return await self.measure(
+            label,
+            routers,
+            [*out.routes, out.sla],
+            out.deadletter,
+            2 * n,
+            n,
+            profile_name=profile_name,
+            keep=keep,
+        )
 
     def _router(self, name: str, out: Topics, group: str) -> Child:
         source = self.topics("enr").enriched

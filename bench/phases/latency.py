@@ -19,11 +19,7 @@ from bench.kafka import OutputCounter, create_topics, producer
 from bench.load import LoadSampler, Noise
 from bench.phases.base import PhaseRunner
 from bench.procs import Child
-from bench.results import (
-    STALL_SECONDS,
-    Latency,
-    percentile,
-)
+from bench.results import STALL_SECONDS, Latency, percentile
 from bench.servicemetrics import (
     BATCH_HISTOGRAMS,
     batch_times,

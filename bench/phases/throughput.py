@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from bench.kafka import delete_topics, preload
 from bench.phases.base import PhaseRunner
-from bench.results import (
-    BASELINE_1TO1,
-    BASELINE_1TO2,
-    Round,
-    Row,
-)
+from bench.results import BASELINE_1TO1, BASELINE_1TO2, Round, Row
 from bench.topics import round_suffix, variant
 
 
@@ -88,16 +83,13 @@ class ThroughputPhases(PhaseRunner):
         )
 
     async def router(self, rnd: int = 1) -> Row:
-        out, n = self.topics(f"rtr{round_suffix(rnd)}"), self.cfg.tickets
-        row = await self.measure(
+        out = self.topics(f"rtr{round_suffix(rnd)}")
+        row = await self.measure_routers(
             "router alone",
+            out,
             lambda: [
                 self._router(f"router{round_suffix(rnd)}", out, f"bench-router{round_suffix(rnd)}")
             ],
-            [*out.routes, out.sla],
-            out.deadletter,
-            2 * n,
-            n,
             profile_name="router" if rnd == 1 else None,
             keep=rnd == 1,
         )

@@ -4,17 +4,16 @@ run)."""
 from __future__ import annotations
 
 from bench.phases.latency import LatencyPhases
-from bench.results import (
-    BASELINE_1TO2,
-)
+from bench.results import BASELINE_1TO2
 
 
 class WhatIfPhase(LatencyPhases):
     async def whatif(self) -> None:
         """Settings experiments on unchanged service code (not part of the default run)."""
-        out, n = self.topics("wi"), self.cfg.tickets
-        row = await self.measure(
+        out = self.topics("wi")
+        row = await self.measure_routers(
             "what if: router alone, LOG_LEVEL=WARNING",
+            out,
             lambda: [
                 self.service(
                     "wi-router",
@@ -27,10 +26,6 @@ class WhatIfPhase(LatencyPhases):
                     },
                 )
             ],
-            [*out.routes, out.sla],
-            out.deadletter,
-            2 * n,
-            n,
         )
         self._ratios(row, BASELINE_1TO2)
         t = self.topics("wilat")

@@ -35,6 +35,21 @@ class Case:
 
 REDHAT = {"party": "redhat", "vendor_id": None}
 
+
+def no_collaboration(event: dict[str, Any]) -> Case:
+    """Uncertified, not removable, and no way to collaborate: Red Hat works it alone, premium
+    severity 2, 2 hours 24x7: 14:00Z + 2h = 16:00Z."""
+    return Case(
+        "uncertified-no-collaboration",
+        event,
+        "queue.redhat",
+        REDHAT,
+        "2026-11-24T16:00:00Z",
+        ["collaboration_unavailable"],
+        certification="uncertified",
+    )
+
+
 CASES = [
     # Premium severity 2 is 2 hours 24x7: 14:00Z + 2h = 16:00Z.
     Case(
@@ -105,27 +120,13 @@ CASES = [
         basis="Red Hat Premium, severity 1: 1 hour, 24x7",
     ),
     # Huawei is not a TSANet member.
-    Case(
-        "uncertified-no-collaboration",
-        ticket_event(components=[component(Ref.OCEANSTOR, True, removable=False)]),
-        "queue.redhat",
-        REDHAT,
-        "2026-11-24T16:00:00Z",
-        ["collaboration_unavailable"],
-        certification="uncertified",
-    ),
+    no_collaboration(ticket_event(components=[component(Ref.OCEANSTOR, True, removable=False)])),
     # Infinidat is a member, but this customer has no agreement with it.
-    Case(
-        "uncertified-no-collaboration",
+    no_collaboration(
         ticket_event(
             customer={"vendor_agreements": []},
             components=[component(Ref.INFINIBOX, True, removable=False)],
-        ),
-        "queue.redhat",
-        REDHAT,
-        "2026-11-24T16:00:00Z",
-        ["collaboration_unavailable"],
-        certification="uncertified",
+        )
     ),
     # Pure's own severity 3 is 4 business hours. Opened Friday 2026-11-27 21:00Z = 16:00 EST:
     # 2 hours to 18:00, weekend skipped, 2 hours from Monday 09:00 -> 11:00 EST = 16:00Z.

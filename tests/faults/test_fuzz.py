@@ -19,7 +19,7 @@ import os
 import uuid
 import zoneinfo
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +29,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from schemas.ticket import ISO_COUNTRIES
-from services.runtime.embedded import EmbeddedBroker
 from tests.support.checks import wait_all_routed
 from tests.support.inprocess import InProcess, consumer_record, dead_for, json_lines, routed_for
-from tests.support.processes import System, running_system
+from tests.support.processes import System, system_on_own_broker
 from tests.support.tickets import Ref, component, ticket_event
 
 # Hypothesis examples per input class in process (13 classes); FUZZ_EXAMPLES raises it.
@@ -178,70 +177,60 @@ big_description = st.sampled_from([20_001, 100_000, 1_000_000]).map(
     lambda n: Case("big_description", dumps(event(description="x" * n)), mention="description")
 )
 
-unknown_type = (
-    st.one_of(
-        st.text(max_size=40),
-        st.sampled_from(
-            [
-                "support.ticket.deleted",
-                "support.ticket.enriched",
-                "support.ticket.routed",
-                "SUPPORT.TICKET.CREATED",
-                "support.ticket.created ",
-                "support.ticket.created\u200b",
-                "support.ticket.сreated",  # Cyrillic с
-            ]
-        ),
+
+def wrong_text(
+    examples: list[str], valid: Collection[str], case: Callable[[str], Case], max_size: int = 40
+) -> st.SearchStrategy[Case]:
+    """Any text, or one of the examples of a near miss, that is not a valid value, as a case."""
+    return (
+        st.one_of(st.text(max_size=max_size), st.sampled_from(examples))
+        .filter(lambda text: text not in valid)
+        .map(case)
     )
-    .filter(lambda t: t not in {"support.ticket.created", "support.ticket.updated"})
-    .map(
-        lambda t: Case(
-            "unknown_type", dumps({**event(), "type": t}), reasons=frozenset({"unsupported_type"})
-        )
-    )
+
+
+unknown_type = wrong_text(
+    [
+        "support.ticket.deleted",
+        "support.ticket.enriched",
+        "support.ticket.routed",
+        "SUPPORT.TICKET.CREATED",
+        "support.ticket.created ",
+        "support.ticket.created\u200b",
+        "support.ticket.сreated",  # Cyrillic с
+    ],
+    {"support.ticket.created", "support.ticket.updated"},
+    lambda t: Case(
+        "unknown_type", dumps({**event(), "type": t}), reasons=frozenset({"unsupported_type"})
+    ),
 )
 
-invalid_timezone = (
-    st.one_of(
-        st.text(max_size=40),
-        st.sampled_from(
-            [
-                "europe/berlin",
-                "Europe/Berlin ",
-                " Europe/Berlin",
-                "Europe\\Berlin",
-                "Europe/Berlin\x00",
-                "\u202eEurope/Berlin",
-                "UTC+1",
-                "GMT+2",
-                "+02:00",
-                "Mars/Olympus",
-                "Europe/Atlantis",
-                "../../../../etc/passwd",
-                "/usr/share/zoneinfo/UTC",
-                "",
-            ]
-        ),
-    )
-    .filter(lambda z: z not in ZONES)
-    .map(
-        lambda z: Case(
-            "invalid_timezone", dumps(event(customer={"timezone": z})), mention="timezone"
-        )
-    )
+invalid_timezone = wrong_text(
+    [
+        "europe/berlin",
+        "Europe/Berlin ",
+        " Europe/Berlin",
+        "Europe\\Berlin",
+        "Europe/Berlin\x00",
+        "\u202eEurope/Berlin",
+        "UTC+1",
+        "GMT+2",
+        "+02:00",
+        "Mars/Olympus",
+        "Europe/Atlantis",
+        "../../../../etc/passwd",
+        "/usr/share/zoneinfo/UTC",
+        "",
+    ],
+    ZONES,
+    lambda z: Case("invalid_timezone", dumps(event(customer={"timezone": z})), mention="timezone"),
 )
 
-invalid_country = (
-    st.one_of(
-        st.text(max_size=4),
-        st.sampled_from(
-            ["us", "Us", "UK", "EU", "XK", "ZZ", "USA", "U", "", "GB ", "ＧＢ", "D\u200bE"]
-        ),
-    )
-    .filter(lambda c: c not in ISO_COUNTRIES)
-    .map(
-        lambda c: Case("invalid_country", dumps(event(customer={"country": c})), mention="country")
-    )
+invalid_country = wrong_text(
+    ["us", "Us", "UK", "EU", "XK", "ZZ", "USA", "U", "", "GB ", "ＧＢ", "D\u200bE"],
+    ISO_COUNTRIES,
+    lambda c: Case("invalid_country", dumps(event(customer={"country": c})), mention="country"),
+    max_size=4,
 )
 
 malformed_dates = st.tuples(
@@ -549,10 +538,8 @@ def _draw(strategy: st.SearchStrategy[Case], n: int) -> list[Case]:
 
 @pytest.fixture(scope="module")
 async def fuzz_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
-        async with running_system(broker, tmp) as system:
-            yield system
+    async with system_on_own_broker(tmp_path_factory.mktemp("fuzz")) as system:
+        yield system
 
 
 async def _send_case(system: System, case: Case, tid: str) -> None:
@@ -740,13 +727,8 @@ _OUT_OF_RANGE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("field_name", "change"), [k[1:] for k in _OUT_OF_RANGE], ids=[k[0] for k in _OUT_OF_RANGE]
-)
-async def test_out_of_range_input_is_dead_lettered_naming_the_field(
-    field_name: str, change: dict[str, Any], json_logs: Any
-) -> None:
-    e = event(components=[component(Ref.PURE, True)])
+def changed(e: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """The event with one of those changes: to its envelope, its customer or its ticket."""
     for key, value in change.items():
         if key in ("type", "time"):
             e[key] = value
@@ -754,6 +736,16 @@ async def test_out_of_range_input_is_dead_lettered_naming_the_field(
             e["data"]["customer"].update(value)
         else:
             e["data"][key] = value
+    return e
+
+
+@pytest.mark.parametrize(
+    ("field_name", "change"), [k[1:] for k in _OUT_OF_RANGE], ids=[k[0] for k in _OUT_OF_RANGE]
+)
+async def test_out_of_range_input_is_dead_lettered_naming_the_field(
+    field_name: str, change: dict[str, Any], json_logs: Any
+) -> None:
+    e = changed(event(components=[component(Ref.PURE, True)]), change)
     if change.get("customer", {}).get("timezone") not in (None, *ZONES):
         pytest.skip("not a zone name on this host")
     case = Case("known", dumps(e), mention=field_name)

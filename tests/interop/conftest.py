@@ -25,8 +25,7 @@ from cloudevents.v1.http import CloudEvent as LegacyCloudEvent
 from confluent_kafka import KafkaError, Message, Producer
 from jsonschema import Draft202012Validator
 
-from services.runtime.embedded import EmbeddedBroker
-from tests.support.processes import ROOT, System, running_system
+from tests.support.processes import ROOT, System, system_on_own_broker
 
 SCHEMAS = ROOT / "schemas"
 
@@ -40,10 +39,8 @@ CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 @pytest.fixture(scope="package")
 async def interop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    tmp = tmp_path_factory.mktemp("interop")
-    with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
-        async with running_system(broker, tmp) as system:
-            yield system
+    async with system_on_own_broker(tmp_path_factory.mktemp("interop")) as system:
+        yield system
 
 
 # --- the ticketing system ---------------------------------------------------------------------

@@ -241,6 +241,14 @@ async def running_system(
         router.stop()
 
 
+@contextlib.asynccontextmanager
+async def system_on_own_broker(tmp_path: Path) -> AsyncIterator[System]:
+    """A fresh embedded broker with both services on it, for a whole module or package."""
+    with EmbeddedBroker(log_path=tmp_path / "tansu.log") as broker:
+        async with running_system(broker, tmp_path) as system:
+            yield system
+
+
 async def send_all(
     producer: AIOKafkaProducer, events: Iterable[dict[str, Any]], topic: str = "tickets.incoming"
 ) -> None:

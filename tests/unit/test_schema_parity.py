@@ -21,7 +21,17 @@ from schemas.events import TicketEvent
 from schemas.generate import HERE
 from services.runtime.events import parse
 from services.runtime.pipeline import Rejected
-from tests.faults.test_fuzz import _MISSING, _OUT_OF_RANGE, CLASSES, FIELDS, Case, at, dumps, event
+from tests.faults.test_fuzz import (
+    _MISSING,
+    _OUT_OF_RANGE,
+    CLASSES,
+    FIELDS,
+    Case,
+    at,
+    changed,
+    dumps,
+    event,
+)
 from tests.faults.test_hostile import hostile_ticket
 from tests.support.tickets import sample_events
 
@@ -124,15 +134,7 @@ def test_wrong_field_values_refused_by_both(raw: bytes) -> None:
 
 def _known_case(change: dict[str, Any]) -> bytes:
     """The fault suite's broken inputs once accepted by the enricher, applied to one event."""
-    e = event()
-    for key, value in change.items():
-        if key in ("type", "time"):
-            e[key] = value
-        elif key == "customer":
-            e["data"]["customer"].update(value)
-        else:
-            e["data"][key] = value
-    return dumps(e)
+    return dumps(changed(event(), change))
 
 
 @pytest.mark.parametrize(
