@@ -8,8 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PHASES = ("baseline", "enricher", "router", "e2e", "latency", "rawlatency", "scaleout", "whatif")
-DEFAULT_PHASES = PHASES[:-1]
+PHASES = (
+    "baseline",
+    "enricher",
+    "router",
+    "e2e",
+    "latency",
+    "rawlatency",
+    "scaleout",
+    "whatif",
+    "reload",
+)
+OPT_IN_PHASES = ("whatif", "reload")
+DEFAULT_PHASES = tuple(p for p in PHASES if p not in OPT_IN_PHASES)
 STALL_SECONDS = 45.0
 BASELINE_1TO1 = "raw aiokafka 1 in / 1 out"
 BASELINE_1TO2 = "raw aiokafka 1 in / 2 out"

@@ -36,6 +36,7 @@ from typing import Any
 from bench import procs
 from bench.kafka import create_topics
 from bench.load import busy_cores, wait_quiet
+from bench.phases.reload import ReloadPhase
 from bench.phases.scaling import ScalingPhase
 from bench.phases.throughput import ThroughputPhases
 from bench.phases.whatif import WhatIfPhase
@@ -57,7 +58,7 @@ from services.runtime.embedded import EmbeddedBroker
 BASELINE_VARIANTS = ((False, False), (True, False), (True, True))
 
 
-class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase):
+class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase, ReloadPhase):
     """Every phase, run in the order of the module docstring."""
 
     async def run(self) -> Results:
@@ -82,6 +83,7 @@ class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase):
             ("rawlatency", self.raw_latency),
             ("scaleout", self.scaleout),
             ("whatif", self.whatif),
+            ("reload", self.reload),
         )
         for phase, run in later:
             if phase in phases:
@@ -115,7 +117,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument(
         "--phases",
         default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated subset of {','.join(PHASES)} (default: all but whatif)",
+        help=f"comma-separated subset of {','.join(PHASES)} (default: all but whatif, reload)",
     )
     parser.add_argument(
         "--log-level", help="services' LOG_LEVEL (default: the services' own default)"
