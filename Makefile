@@ -45,7 +45,7 @@ instructions: install
 schemas: install
 	$(BIN)/python -m schemas.generate
 
-## docs: regenerate the README's settings tables and the chart's descriptions of the settings
+## docs: regenerate the settings tables (docs/settings.md) and the chart's descriptions of the settings
 ## (values.yaml comments, values.schema.json) from the settings classes' docstrings
 docs: install
 	$(BIN)/python -m services.runtime.settings_docs

@@ -3,7 +3,7 @@
 Each setting's docstring, default and accepted values are written once, in its class; `make
 docs` (`python -m services.runtime.settings_docs`) renders them into
 
-- the README's settings tables (between the two `settings tables` comment markers);
+- the settings tables of docs/settings.md (between the two `settings tables` comment markers);
 - the chart's values.yaml: a value that feeds a setting has a comment starting
   `# -- VARIABLE:`, whose first paragraph is generated (the chart's own notes follow a bare `#`
   line and are kept as written);
@@ -32,7 +32,7 @@ from pydantic.types import PathType
 from services.runtime.settings import SERVICES, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+SETTINGS_PAGE = ROOT / "docs" / "settings.md"
 CHART = ROOT / "deploy" / "helm" / "ticketroute"
 VALUES = CHART / "values.yaml"
 SCHEMA = CHART / "values.schema.json"
@@ -140,7 +140,7 @@ def default(info: FieldInfo) -> str:
     return f"`{_number(value)}`"
 
 
-# --- the README tables -----------------------------------------------------------------------
+# --- the settings tables ---------------------------------------------------------------------
 
 
 def _table(fields: dict[str, FieldInfo]) -> list[str]:
@@ -152,7 +152,7 @@ def _table(fields: dict[str, FieldInfo]) -> list[str]:
 
 
 def settings_tables() -> str:
-    """The README's settings tables: the shared settings, then each service's own."""
+    """The settings tables: the shared settings, then each service's own."""
     shared = ServiceSettings.model_fields
     lines = ["Every service:", "", *_table(dict(shared))]
     for service, cls in SERVICES.items():
@@ -165,7 +165,7 @@ def with_settings_tables(readme: str) -> str:
     """`readme` with the text between the markers replaced by the generated tables."""
     start, end = readme.find(BEGIN), readme.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"README has no {BEGIN!r} ... {END!r} region")
+        raise ValueError(f"{SETTINGS_PAGE.name} has no {BEGIN!r} ... {END!r} region")
     return f"{readme[: start + len(BEGIN)]}\n\n{settings_tables()}\n\n{readme[end:]}"
 
 
@@ -267,13 +267,13 @@ def with_schema_descriptions(schema_json: str, values_yaml: str) -> str:
 
 
 def main() -> None:
-    """Rewrite the README's tables and the chart's descriptions from the settings classes."""
+    """Rewrite the settings tables and the chart's descriptions from the settings classes."""
     values_yaml = with_values_comments(VALUES.read_text())
     schema = with_schema_descriptions(SCHEMA.read_text(), values_yaml)
-    readme = with_settings_tables(README.read_text())
+    readme = with_settings_tables(SETTINGS_PAGE.read_text())
     VALUES.write_text(values_yaml)
     SCHEMA.write_text(schema)
-    README.write_text(readme)
+    SETTINGS_PAGE.write_text(readme)
 
 
 if __name__ == "__main__":

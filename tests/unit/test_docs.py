@@ -1,4 +1,4 @@
-"""Each setting is documented once, in its settings class: the README's tables and the chart's
+"""Each setting is documented once, in its settings class: the settings tables and the chart's
 descriptions are generated from it (`make docs`), and the chart feeds, defaults and accepts
 each setting as the service does."""
 
@@ -20,8 +20,8 @@ from services.runtime import settings_docs
 from services.runtime.settings import SERVICES, ServiceSettings
 from services.runtime.settings_docs import (
     CHART,
-    README,
     SCHEMA,
+    SETTINGS_PAGE,
     VALUES,
     ChartValue,
     chart_values,
@@ -87,11 +87,11 @@ def service_accepts(cls: type[ServiceSettings], field: str, candidate: object) -
 # --- generated, and up to date ------------------------------------------------------------------
 
 
-def test_readme_settings_tables_are_generated() -> None:
-    readme = README.read_text()
+def test_settings_tables_are_generated() -> None:
+    readme = SETTINGS_PAGE.read_text()
     assert settings_docs.BEGIN in readme
     assert readme == settings_docs.with_settings_tables(readme), (
-        f"README settings tables {REGENERATE}"
+        f"docs/settings.md settings tables {REGENERATE}"
     )
 
 
