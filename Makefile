@@ -27,11 +27,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: install
-	$(BIN)/pytest -q tests/unit
+unit: install  # the fast loop: everything but the tests on the embedded broker
+	$(BIN)/pytest -q -m "not integration"
 
 integration: install
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -m integration
 
 ## bench: throughput and latency on the embedded broker, against raw aiokafka baselines
 bench: install
