@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -243,5 +244,6 @@ class BatchPipeline:
         done = time.time()
         BATCH_SECONDS.observe(time.perf_counter() - started)
         ACK_WAIT_SECONDS.observe(acknowledged - waiting)
-        MESSAGES_CONSUMED.labels(records[0].topic).inc(len(records))
+        for topic, count in Counter(r.topic for r in records).items():
+            MESSAGES_CONSUMED.labels(topic).inc(count)
         LATENCY_SECONDS.observe_each([max(0.0, done - r.timestamp / 1000) for r in records])
