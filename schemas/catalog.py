@@ -1,4 +1,5 @@
-"""The certification catalog (contract section 3): vendors, components, SLA tables, calendars."""
+"""The certification catalog (README, "The catalog"): vendors, components, SLA tables,
+calendars."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ class CatalogModel(BaseModel):
 
     @cached_property
     def cached_json(self) -> bytes:
-        """Its JSON, written once (frozen: it cannot change): the enricher writes the same few
-        targets and calendars into every enriched ticket."""
+        """Its JSON, written on first use and kept with the value, which is frozen (pydantic
+        supports cached properties on models): the enricher writes the same few targets and
+        calendars of its catalog into every enriched ticket."""
         return self.__pydantic_serializer__.to_json(self)
 
 
@@ -154,8 +156,10 @@ class BusinessHours(CatalogModel):
             raise ValueError(f"end {self.end} must be after start {self.start}")
         return self
 
-    @cached_property  # frozen: worked out once per object (the router keeps a few)
+    @cached_property
     def length(self) -> timedelta:
+        """One business day. Kept once worked out: each of the router's calendars holds one
+        BusinessHours, read for every due time on a business clock."""
         return timedelta(
             hours=self.end.hour - self.start.hour,
             minutes=self.end.minute - self.start.minute,

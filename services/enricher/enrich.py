@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import get_args
 
-from schemas.catalog import Catalog, CatalogComponent, SlaTarget, Vendor
+from schemas.catalog import SEVERITIES, Catalog, CatalogComponent, SlaTarget, Vendor
 from schemas.decision import (
     CatalogMatch,
     EnrichedComponent,
@@ -15,26 +17,17 @@ from schemas.decision import (
 from schemas.events import TicketEvent
 from schemas.ticket import SupportLevel, TicketComponent
 
-# Distinct (component, product version, severity) matches kept; tickets name few versions.
-_MAX_MATCHES = 10_000
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CatalogIndex:
-    """The catalog with its look-ups prepared once, at load."""
+    """The catalog with its look-ups prepared once, at load. Compared by identity: one index
+    per catalog loaded."""
 
     catalog: Catalog
     by_ref: dict[str, CatalogComponent]
     vendors: dict[str, Vendor]
-    # Catalog facts are the same for every ticket naming the same component, version and
-    # severity: built once (a memo of a pure function, bounded), shared by every such ticket.
-    _matches: dict[tuple[str, str, int], CatalogMatch] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    # Red Hat's target and its wording per support level and severity: eight at most.
-    _redhat_terms: dict[tuple[SupportLevel, int], tuple[SlaTarget, str]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    redhat: dict[tuple[SupportLevel, int], tuple[SlaTarget, str]]
+    """Red Hat's target and its basis by support level and severity."""
 
     @classmethod
     def build(cls, catalog: Catalog) -> CatalogIndex:
@@ -43,30 +36,22 @@ class CatalogIndex:
             for component in catalog.components
             for key in (component.id, *component.refs)
         }
-        return cls(catalog, by_ref, {v.id: v for v in catalog.vendors})
+        redhat = {
+            (level, severity): _redhat_terms(catalog, level, severity)
+            for level in get_args(SupportLevel)
+            for severity in SEVERITIES
+        }
+        return cls(catalog, by_ref, {v.id: v for v in catalog.vendors}, redhat)
 
     def match(self, ref: str, version: str, severity: int) -> CatalogMatch | None:
         """What the catalog says of `ref` for this product version and severity, if it knows it."""
-        found = self.by_ref.get(ref.strip())
-        if found is None:
-            return None
-        key = (found.id, version, severity)
-        match = self._matches.get(key)
-        if match is None:
-            if len(self._matches) >= _MAX_MATCHES:
-                self._matches.clear()
-            match = self._matches[key] = _catalog_match(found, self.vendors, version, severity)
-        return match
+        key = ref.strip()
+        return _catalog_match(self, key, version, severity) if key in self.by_ref else None
 
     def redhat_terms(self, level: SupportLevel, severity: int) -> tuple[SlaTarget, str]:
         """Red Hat's response target for this support level and severity, and its basis,
         e.g. 'Red Hat Premium, severity 1: 1 hour, 24x7'."""
-        terms = self._redhat_terms.get((level, severity))
-        if terms is None:
-            target = self.catalog.redhat.sla.target(level, severity)
-            basis = f"Red Hat {level.capitalize()}, severity {severity}: {target.describe()}"
-            terms = self._redhat_terms[level, severity] = (target, basis)
-        return terms
+        return self.redhat[level, severity]
 
     def partner_vendor_ids(self) -> list[str]:
         """Vendors that ship at least one component themselves: each gets a topic."""
@@ -84,10 +69,18 @@ def _vendor_facts(vendor: Vendor, severity: int) -> VendorFacts:
     )
 
 
-def _catalog_match(
-    found: CatalogComponent, vendors: dict[str, Vendor], version: str, severity: int
-) -> CatalogMatch:
-    vendor = vendors.get(found.vendor)
+def _redhat_terms(catalog: Catalog, level: SupportLevel, severity: int) -> tuple[SlaTarget, str]:
+    target = catalog.redhat.sla.target(level, severity)
+    return target, f"Red Hat {level.capitalize()}, severity {severity}: {target.describe()}"
+
+
+# Remembered: the catalog facts are the same for every ticket naming the same component,
+# product version and severity, and tickets name few versions. Bounded: versions are the
+# tickets' own.
+@lru_cache(maxsize=10_000)
+def _catalog_match(index: CatalogIndex, key: str, version: str, severity: int) -> CatalogMatch:
+    found = index.by_ref[key]
+    vendor = index.vendors.get(found.vendor)
     return CatalogMatch(
         id=found.id,
         name=found.name,
