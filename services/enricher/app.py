@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from schemas.events import TICKET_ENRICHED, TicketEvent
 from services.enricher.enrich import CatalogIndex, certification, enrich
-from services.enricher.reload import LiveCatalog
+from services.enricher.reload import LiveCatalog, partner_topics
 from services.runtime import events
 from services.runtime.kafka import ServiceSpec
 from services.runtime.metrics import COMPONENTS_ENRICHED, TICKETS_ENRICHED
@@ -71,13 +71,16 @@ class EnricherProcessor:
 def enricher_spec(settings: EnricherSettings, catalog: CatalogIndex | LiveCatalog) -> ServiceSpec:
     s = settings
     live = catalog if isinstance(catalog, LiveCatalog) else LiveCatalog(catalog)
-    partner_topics = [s.topic_partner_prefix + v for v in live.index.partner_vendor_ids()]
+    # Each partner's queue and its response topic (which the tracker follows by pattern).
+    prefixes = (s.topic_partner_prefix, s.topic_responses_partner_prefix)
+    partners = partner_topics(live.index, prefixes)
     return ServiceSpec(
         name="enricher",
         settings=s,
         input_topic=s.topic_incoming,
         group_id=s.enricher_group_id,
-        # The enricher knows the catalog, so it creates the partner topics the router will use.
-        output_topics=[s.topic_enriched, s.topic_deadletter, *partner_topics],
+        # The enricher knows the catalog, so it creates the partner topics the router and
+        # the tracker will use.
+        output_topics=[s.topic_enriched, s.topic_deadletter, *partners],
         processor=EnricherProcessor(live, s),
     )
