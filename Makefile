@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: embedded broker + both services, routes the sample tickets, serves until Ctrl-C
+## run: embedded broker + the three services, routes the samples, shows their SLA clocks until Ctrl-C
 run: install
 	$(BIN)/python -m ticketroute.devstack
 
