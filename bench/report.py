@@ -103,6 +103,9 @@ def table(results: Results, cfg: Config, header: str) -> str:
             ]
     if results.rounds:
         out += ["", *rounds_table(results.rounds)]
+    if results.tracker:
+        out += ["", "Tracker (restore, memory, timer lag):", ""]
+        out += [f"- {line}" for line in results.tracker]
     if results.rss:
         out += ["", *[f"- {line}" for line in results.rss]]
     out += ["", *[f"- {note}" for note in results.notes]]

@@ -16,6 +16,7 @@ PHASES = (
     "latency",
     "rawlatency",
     "scaleout",
+    "tracker",
     "whatif",
     "reload",
 )
@@ -101,6 +102,7 @@ class Results:
     profiles: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
+    tracker: list[str] = field(default_factory=list)  # the tracker phase's findings
 
     def by_name(self, prefix: str) -> Row | None:
         return next((r for r in self.rows if r.name.startswith(prefix)), None)

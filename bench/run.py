@@ -10,7 +10,8 @@ Phases (each on its own topics and consumer groups, all on one Tansu broker, 6 p
 4. end to end: both services on N preloaded tickets (sustained throughput), then fresh
    instances at a steady rate (latency from the producer's ack to `sla.ownership`, RSS
    sampled every 10 s; `--soak` makes it a soak) followed by a burst;
-5. scale-out: two router instances in one consumer group on the enriched tickets;
+5. scale-out: two router instances in one consumer group on the enriched tickets; then the
+   tracker with 100,000 open clocks: restore, peak RSS, timer lag (bench/phases/tracker.py);
 6. rounds 2..N (`--rounds`): phases 2 and 3 again with the one-send baselines, each round on
    its own topics, for the median of each service's ratio to its raw loop.
 
@@ -39,6 +40,7 @@ from bench.load import busy_cores, wait_quiet
 from bench.phases.reload import ReloadPhase
 from bench.phases.scaling import ScalingPhase
 from bench.phases.throughput import ThroughputPhases
+from bench.phases.tracker import TrackerPhase
 from bench.phases.whatif import WhatIfPhase
 from bench.report import code_fingerprint, code_version, machine, table
 from bench.results import (
@@ -58,7 +60,7 @@ from services.runtime.embedded import EmbeddedBroker
 BASELINE_VARIANTS = ((False, False), (True, False), (True, True))
 
 
-class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase, ReloadPhase):
+class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase, ReloadPhase, TrackerPhase):
     """Every phase, run in the order of the module docstring."""
 
     async def run(self) -> Results:
@@ -82,6 +84,7 @@ class Bench(ThroughputPhases, ScalingPhase, WhatIfPhase, ReloadPhase):
             ("latency", self.latency),
             ("rawlatency", self.raw_latency),
             ("scaleout", self.scaleout),
+            ("tracker", self.tracker),
             ("whatif", self.whatif),
             ("reload", self.reload),
         )

@@ -241,7 +241,7 @@ class PhaseRunner:
         for prefix in [*prefixes, "so", "wi", "wilat"]:
             names += self.topics(prefix).all()
         await create_topics(self.bootstrap, names)
-        if cfg.phases - {"latency", "rawlatency"}:
+        if cfg.phases - {"latency", "rawlatency", "tracker"}:
             seconds = await preload(self.bootstrap, self.topics("pre").incoming, self.events)
             self.log(f"preloaded {total:,} tickets in {seconds:.1f}s")
 
