@@ -87,6 +87,9 @@ def build_broker(
         client_id=settings.kafka_client_id,
         graceful_timeout=settings.shutdown_grace_seconds,
         allow_auto_create_topics=settings.topic_create,
+        # A pattern subscription sees a new topic (a partner added by a catalog change) at the
+        # next metadata refresh: every 30 s rather than the client's 5 minutes.
+        metadata_max_age_ms=30_000,
         logger=progress.faststream_log if progress else FastStreamLog(),
     )
 
