@@ -943,6 +943,8 @@ def test_lifecycle_properties(
         # What the store keeps is what the next step starts from.
         assert from_json(to_json(step.state)) == step.state
         state = from_json(to_json(step.state))
+        for clock in state.clocks:  # every clock kept, published from or not
+            assert clock.clock_start <= clock.at_risk_at <= clock.response_due_at
         assert next_moment(state) is None or all(
             next_moment(state) <= m  # type: ignore[operator]
             for c in open_clocks(state)
@@ -962,6 +964,10 @@ def test_lifecycle_properties(
         event(f"published {sla_event.type}")
         assert data.at_risk_at <= data.response_due_at
         assert data.occurred_at.tzinfo is UTC
+        if sla_event.type.endswith("at_risk"):
+            assert data.occurred_at == data.at_risk_at
+        if sla_event.type.endswith("breached"):
+            assert data.occurred_at == data.response_due_at
         if sla_event.type.endswith(("at_risk", "breached")):
             assert data.occurred_at <= at  # never before its moment
         if isinstance(data, SlaCompleted):
@@ -974,6 +980,8 @@ def test_lifecycle_properties(
             assert parse_hms(data.elapsed) == expected
             assert re.fullmatch(HMS_DURATION_PATTERN, data.elapsed)
     for history in per_clock.values():
+        # At most one event of each type per clock, whatever their ids.
+        assert len(history) == len(set(history)), history
         # at risk before breached; nothing after a clock ends; never both ends.
         assert history == sorted(
             history, key=["at_risk", "breached", "completed", "cancelled"].index
