@@ -216,6 +216,13 @@ def _words(f: Facts) -> dict[str, object]:
     return words
 
 
+# Shared between remembered outcomes: many steps read the same for different facts (the same
+# component, version and vendor), and the memo below holds thousands of traces.
+@lru_cache(maxsize=16_384)
+def _step(rule: RuleId, *, matched: bool, reason: str) -> TraceStep:
+    return TraceStep(rule=rule, matched=matched, reason=reason)
+
+
 def _first_failed(conditions: tuple[Condition, ...], facts: Facts) -> Condition | None:
     for condition in conditions:
         if not condition.holds(facts):
@@ -230,13 +237,12 @@ def evaluate(facts: Facts) -> Outcome:
     for rule in RULES:
         failed = _first_failed(rule.when, facts)
         if failed is not None:
-            reason = failed.otherwise.format_map(words)
-            trace.append(TraceStep(rule=rule.id, matched=False, reason=reason))
+            trace.append(_step(rule.id, matched=False, reason=failed.otherwise.format_map(words)))
             continue
         reason, actions = rule.because, rule.actions
         if rule.flag is not None and rule.flag.applies(facts):
             reason, actions = reason + rule.flag.reason, actions + rule.flag.actions
-        trace.append(TraceStep(rule=rule.id, matched=True, reason=reason.format_map(words)))
+        trace.append(_step(rule.id, matched=True, reason=reason.format_map(words)))
         return Outcome(rule.id, rule.route, rule.owner, actions, tuple(trace))
     raise AssertionError("redhat-shipped matches every certified component")  # pragma: no cover
 
