@@ -29,6 +29,8 @@ SWAP_SECONDS = 1.0
 # setting accepts down to 0.1 s).
 RELOAD_POLL_SECONDS = "0.2"
 TARGET_RATIO = 0.9
+# How long the idle enrichers of the cost probe are watched (a reload each second).
+IDLE_SECONDS = 15.0
 APPLIED = 'ticketroute_catalog_reloads_total{result="applied"}'
 REFUSED = 'ticketroute_catalog_reloads_total{result="refused"}'
 CONSUMED = "ticketroute_messages_consumed_total"
@@ -115,6 +117,20 @@ def ratio_summary(pairs: list[tuple[Row, Row]]) -> str:
     return summary
 
 
+def idle_cost_note(static_cpu: float, swapped_cpu: float, applied: float, seconds: float) -> str:
+    """CPU a reload costs, from two idle enrichers watched side by side, one with its catalog
+    swapped: CPU time, so what other work on the machine does to wall clock matters little."""
+    if applied <= 0:
+        return f"Idle enrichers: NO RELOAD APPLIED in {seconds:.0f} s of swaps"
+    per_reload = (swapped_cpu - static_cpu) / applied
+    return (
+        f"Idle enrichers over {seconds:.0f} s: {static_cpu:.2f} s of CPU with a static catalog, "
+        f"{swapped_cpu:.2f} s with {applied:.0f} catalogs applied: **{1000 * per_reload:.0f} ms "
+        f"of CPU a reload**, so at one a second an enricher bound by its core keeps about "
+        f"{1 - per_reload / SWAP_SECONDS:.2f}x of its rate"
+    )
+
+
 class ReloadPhase(PhaseRunner):
     """The enricher alone, its catalog static or swapped every second."""
 
@@ -135,6 +151,59 @@ class ReloadPhase(PhaseRunner):
                 rows[True].ratio = f"{rows[True].rate / rows[False].rate:.2f}x of static"
             pairs.append((rows[False], rows[True]))
         self.results.notes.append(ratio_summary(pairs))
+        self.results.notes.append(await self._idle_cost(texts))
+
+    async def _idle_cost(self, texts: tuple[str, str]) -> str:
+        """Two enrichers with nothing to consume, one static and one swapped every second, at
+        the same time: the difference in their CPU is what the reloads cost."""
+        children: dict[bool, Child] = {}
+        volumes: dict[bool, ConfigMapVolume] = {}
+        topics: list[str] = []
+        try:
+            for swapping in (False, True):
+                tag = "rldidle" + ("swap" if swapping else "static")
+                out = self.topics(tag)
+                topics += out.all()
+                await create_topics(self.bootstrap, out.all())
+                volumes[swapping] = ConfigMapVolume(self.cfg.run_dir / f"catalog-{tag}")
+                volumes[swapping].publish(texts[0])
+                extra = {
+                    "ENRICHER_GROUP_ID": f"bench-{tag}",
+                    "CATALOG_PATH": str(volumes[swapping].path),
+                }
+                if swapping:
+                    extra["CATALOG_POLL_SECONDS"] = RELOAD_POLL_SECONDS
+                children[swapping] = self.service(
+                    f"enricher-{tag}", "services.enricher", out, extra
+                )
+            for child in children.values():
+                await procs.wait_ready(child)
+            await asyncio.sleep(5)  # past the group join and start-up work
+            before = [children[k].cpu_seconds() or 0.0 for k in (False, True)]
+            applied_before = await procs.metric(children[True], APPLIED) or 0.0
+            started = time.monotonic()
+            # Both are scraped every second alike; only one is swapped.
+            watches = [
+                asyncio.create_task(self._swap_and_sample([children[k]], volumes[k], texts, k, []))
+                for k in (False, True)
+            ]
+            await asyncio.sleep(IDLE_SECONDS)
+            for watch in watches:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
+            await asyncio.sleep(2 * float(RELOAD_POLL_SECONDS))  # the last swap's reload
+            seconds = time.monotonic() - started
+            after = [children[k].cpu_seconds() or 0.0 for k in (False, True)]
+            applied = (await procs.metric(children[True], APPLIED) or 0.0) - applied_before
+        finally:
+            for child in children.values():
+                await procs.stop(child)
+            await delete_topics(self.bootstrap, topics)
+        static_cpu, swapped_cpu = (a - b for a, b in zip(after, before, strict=True))
+        note = idle_cost_note(static_cpu, swapped_cpu, applied, seconds)
+        self.log(note)
+        return note
 
     async def _enricher_on_configmap(self, rnd: int, swapping: bool, texts: tuple[str, str]) -> Row:
         kind = "swap" if swapping else "static"
