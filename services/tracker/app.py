@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import re
 from collections import Counter
@@ -53,7 +54,10 @@ from services.tracker.responses import ResponseTopics, read_response
 
 log = structlog.get_logger()
 
-TICK_SECONDS = 0.5  # timers fire within this of their moment, under normal load
+TICK_SECONDS = 0.5  # the longest the timers sleep: new input may bring a moment forward
+MIN_SLEEP_SECONDS = 0.02  # the shortest, so a burst of moments is fired in groups
+Timer = tuple[float, int, str]  # (POSIX time of the moment, partition, ticket id)
+OpenKinds = tuple[tuple[str, str], ...]  # a ticket's open clocks as (party, role)
 
 
 @dataclass(frozen=True)
@@ -94,16 +98,20 @@ class TrackerProcessor:
         self._rules = ClockRules(s.at_risk_fraction, timedelta(seconds=s.held_response_seconds))
         self._source = s.event_source
         self._clock = clock
-        # Per owned partition, each ticket's state: decoded, or as read from the changelog
-        # (decoded when the ticket is next touched, so a restore only reads the headers).
-        self.tickets: dict[int, dict[str, TicketClocks | bytes]] = {}
-        # Each ticket's open clocks as (party, role), and their count over all tickets.
-        self._open: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
+        # Per owned partition, each ticket's state in its stored form (JSON, as on the
+        # changelog), decoded only while the ticket is being handled: a restore reads only the
+        # records' headers, and 100,000 open tickets take about half the memory decoded ones do.
+        self.tickets: dict[int, dict[str, bytes]] = {}
+        # Per owned partition, each ticket's open clocks as (party, role); their total by kind.
+        self._open: dict[int, dict[str, OpenKinds]] = {}
         self.open_clocks: Counter[tuple[str, str]] = Counter()
+        # What the batch (or tick) in hand changed, kept apart until it is acknowledged.
         self._pending: dict[tuple[int, str], TicketClocks] = {}
+        self._encoded: dict[tuple[int, str], bytes] = {}
         self._published: list[SlaEvent] = []
         self._ignored: Counter[str] = Counter()
-        self._timers: list[tuple[datetime, int, str]] = []
+        self._fired: list[Timer] = []
+        self._timers: list[Timer] = []
 
     # --- consumed records ---------------------------------------------------------------------
 
@@ -129,9 +137,12 @@ class TrackerProcessor:
         """The at-risk and breach moments, and the ends of held responses' waits, that have
         come: their events, in order of their moments."""
         now = self._clock()
+        until = now.timestamp()
         outputs: list[Outgoing] = []
-        while self._timers and self._timers[0][0] <= now:
-            _, partition, ticket_id = heapq.heappop(self._timers)
+        while self._timers and self._timers[0][0] <= until:
+            timer = heapq.heappop(self._timers)
+            self._fired.append(timer)
+            _, partition, ticket_id = timer
             if ticket_id not in self.tickets.get(partition, {}):
                 continue  # partition given up, or ticket gone
             state = self._state(partition, ticket_id)
@@ -143,40 +154,55 @@ class TrackerProcessor:
         return outputs
 
     async def run_timers(self, pipeline: BatchPipeline, stop: asyncio.Event) -> None:
+        """Fire what has come, then sleep until the next moment (at most TICK_SECONDS, so a
+        moment that new input brings forward is not missed by more than that)."""
         while not stop.is_set():
-            if self._timers and self._timers[0][0] <= self._clock():
+            now = self._clock().timestamp()
+            if self._timers and self._timers[0][0] <= now:
                 await pipeline.tick(self.fire)
+                now = self._clock().timestamp()
+            wait = TICK_SECONDS
+            if self._timers:
+                wait = min(max(self._timers[0][0] - now, MIN_SLEEP_SECONDS), TICK_SECONDS)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+                await asyncio.wait_for(stop.wait(), wait)
 
     # --- the batch's life ---------------------------------------------------------------------
 
     def changes(self) -> Sequence[Outgoing]:
-        return [
-            Outgoing(
-                self._topics.state,
-                ticket_id.encode(),
-                to_json(state),
-                _summary_headers(state),
-                partition,
+        outputs = []
+        for (partition, ticket_id), state in self._pending.items():
+            encoded = self._encoded[(partition, ticket_id)] = to_json(state)
+            headers = _summary_headers(state)
+            outputs.append(
+                Outgoing(self._topics.state, ticket_id.encode(), encoded, headers, partition)
             )
-            for (partition, ticket_id), state in self._pending.items()
-        ]
+        return outputs
 
     def batch_done(self) -> None:
         published_at = self._clock()
         for (partition, ticket_id), state in self._pending.items():
-            self.tickets.setdefault(partition, {})[ticket_id] = state
+            encoded = self._encoded.get((partition, ticket_id)) or to_json(state)
+            self.tickets.setdefault(partition, {})[ticket_id] = encoded
             self._count_open(partition, ticket_id, _open_of(state))
             self._schedule(partition, ticket_id, _next_of(state))
         for event in self._published:
             _count(event, published_at)
         for reason, count in self._ignored.items():
             SLA_RESPONSES_IGNORED.labels(reason).inc(count)
-        self.batch_failed()
+        self._fired.clear()
+        self._forget_batch()
 
     def batch_failed(self) -> None:
+        """Forget the batch; the timers it fired come round again at the next tick."""
+        for timer in self._fired:
+            heapq.heappush(self._timers, timer)
+        self._fired.clear()
+        self._forget_batch()
+
+    def _forget_batch(self) -> None:
         self._pending.clear()
+        self._encoded.clear()
         self._published.clear()
         self._ignored.clear()
 
@@ -193,16 +219,17 @@ class TrackerProcessor:
                 self._count_open(partition, ticket_id, ())
                 continue
             tickets[ticket_id] = record.value
-            headers = {name: value for name, value in record.headers if value is not None}
+            headers = dict(record.headers)
             self._count_open(partition, ticket_id, _parse_open(headers.get(OPEN_HEADER)))
             moment = headers.get(NEXT_HEADER)
-            self._schedule(
-                partition, ticket_id, datetime.fromisoformat(moment.decode()) if moment else None
-            )
+            if moment:
+                self._schedule(partition, ticket_id, datetime.fromisoformat(moment.decode()))
 
     def revoke(self, partition: int) -> None:
-        for ticket_id in self.tickets.pop(partition, {}):
-            self._count_open(partition, ticket_id, ())
+        self.tickets.pop(partition, None)
+        for still_open in self._open.pop(partition, {}).values():
+            for kind in still_open:
+                self.open_clocks[kind] -= 1
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -210,22 +237,18 @@ class TrackerProcessor:
         pending = self._pending.get((partition, ticket_id))
         if pending is not None:
             return pending
-        tickets = self.tickets.get(partition, {})
-        stored = tickets.get(ticket_id)
-        if stored is None:
-            return TicketClocks(ticket_id)
-        if isinstance(stored, bytes):
-            stored = tickets[ticket_id] = from_json(stored)
-        return stored
+        stored = self.tickets.get(partition, {}).get(ticket_id)
+        return TicketClocks(ticket_id) if stored is None else from_json(stored)
 
-    def _count_open(
-        self, partition: int, ticket_id: str, now_open: tuple[tuple[str, str], ...]
-    ) -> None:
-        key = (partition, ticket_id)
-        self.open_clocks.subtract(self._open.pop(key, ()))
+    def _count_open(self, partition: int, ticket_id: str, now_open: OpenKinds) -> None:
+        of_partition = self._open.setdefault(partition, {})
+        counts = self.open_clocks
+        for kind in of_partition.pop(ticket_id, ()):
+            counts[kind] -= 1
         if now_open:
-            self._open[key] = now_open
-            self.open_clocks.update(now_open)
+            of_partition[ticket_id] = now_open
+            for kind in now_open:
+                counts[kind] += 1
 
     def _apply(self, partition: int, ticket_id: str, step: Transition) -> list[Outgoing]:
         self._pending[(partition, ticket_id)] = step.state
@@ -246,7 +269,7 @@ class TrackerProcessor:
 
     def _schedule(self, partition: int, ticket_id: str, moment: datetime | None) -> None:
         if moment is not None:
-            heapq.heappush(self._timers, (moment, partition, ticket_id))
+            heapq.heappush(self._timers, (moment.timestamp(), partition, ticket_id))
 
 
 # A state record's headers say what the timers and the open-clocks gauge need, so a restore
@@ -259,7 +282,7 @@ def _next_of(state: TicketClocks) -> datetime | None:
     return min((m for m in (next_moment(state), next_expiry(state)) if m is not None), default=None)
 
 
-def _open_of(state: TicketClocks) -> tuple[tuple[str, str], ...]:
+def _open_of(state: TicketClocks) -> OpenKinds:
     return tuple((clock.party, clock.role) for clock in open_clocks(state))
 
 
@@ -271,7 +294,8 @@ def _summary_headers(state: TicketClocks) -> dict[str, str]:
     return headers
 
 
-def _parse_open(raw: bytes | None) -> tuple[tuple[str, str], ...]:
+@functools.lru_cache(maxsize=256)  # a handful of distinct values; their tuples are shared
+def _parse_open(raw: bytes | None) -> OpenKinds:
     if not raw:
         return ()
     return tuple(

@@ -17,56 +17,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.runtime.embedded import EmbeddedBroker
 from tests.support.processes import ServiceProcess, http_get, service_env
+from tests.support.tracker_stack import assignment, response
 
 pytestmark = pytest.mark.integration
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def assignment(ticket_id: str, start: datetime, due: datetime, revision: int = 1) -> dict[str, Any]:
-    """An SLA assignment as the router writes it: Red Hat owns a 24x7 clock."""
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/ticketroute/router",
-        "type": "support.sla.assigned",
-        "time": _iso(start),
-        "subject": ticket_id,
-        "datacontenttype": "application/json",
-        "data": {
-            "ticket_id": ticket_id,
-            "revision": revision,
-            "decision_id": str(uuid.uuid4()),
-            "severity": 1,
-            "owner": {"party": "redhat", "vendor_id": None},
-            "clock": "24x7",
-            "clock_start": _iso(start),
-            "response_due_at": _iso(due),
-            "basis": "Red Hat Premium, severity 1: 1 hour, 24x7",
-            "collaborators": [],
-            "calendar": {
-                "timezone": "Europe/Berlin",
-                "country": "DE",
-                "start": "09:00:00",
-                "end": "17:00:00",
-            },
-        },
-    }
-
-
-def response(ticket_id: str, at: datetime) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/ticketing/prod",
-        "type": "support.response.recorded",
-        "time": _iso(at),
-        "subject": ticket_id,
-        "datacontenttype": "application/json",
-        "data": {"ticket_id": ticket_id, "responded_at": _iso(at), "kind": "first_response"},
-    }
 
 
 class Tracker:
@@ -130,17 +83,23 @@ async def test_clocks_fire_on_time_and_responses_complete_them(
     await t.send(
         producer,
         "sla.ownership",
-        assignment(late, now - timedelta(seconds=14), now + timedelta(seconds=6)),
+        assignment(late, clock_start=now - timedelta(seconds=14), due=now + timedelta(seconds=6)),
     )
     # Answered in time: completed, met.
     answered = f"T-ok-{uuid.uuid4().hex[:6]}"
-    await t.send(producer, "sla.ownership", assignment(answered, now, now + timedelta(hours=1)))
+    await t.send(
+        producer,
+        "sla.ownership",
+        assignment(answered, clock_start=now, due=now + timedelta(hours=1)),
+    )
     await t.send(producer, "responses.redhat", response(answered, now + timedelta(seconds=1)))
     # A response consumed before its assignment is held, then counts.
     early = f"T-early-{uuid.uuid4().hex[:6]}"
     await t.send(producer, "responses.redhat", response(early, now + timedelta(seconds=1)))
     await asyncio.sleep(1)
-    await t.send(producer, "sla.ownership", assignment(early, now, now + timedelta(hours=1)))
+    await t.send(
+        producer, "sla.ownership", assignment(early, clock_start=now, due=now + timedelta(hours=1))
+    )
 
     await t.wait_for(answered, ["completed"])
     await t.wait_for(early, ["completed"])
@@ -175,7 +134,9 @@ async def test_a_killed_tracker_loses_no_clock_and_fires_each_event_once(
             producer,
             "sla.ownership",
             assignment(
-                ticket_id, now - timedelta(seconds=20), now + timedelta(seconds=6 + i * 0.3)
+                ticket_id,
+                clock_start=now - timedelta(seconds=20),
+                due=now + timedelta(seconds=6 + i * 0.3),
             ),
         )
     await t.wait_for(tickets[0], ["at_risk"], timeout=10)
