@@ -357,12 +357,19 @@ async def test_log_lines_cannot_be_forged_and_no_topic_appears(faults: System) -
         topics = set(await admin.list_topics())
     finally:
         await admin.close()
-    expected = ALLOWED_ROUTE_TOPICS | {
-        "tickets.incoming",
-        "tickets.enriched",
-        "sla.ownership",
-        "tickets.deadletter",
-    }
+    # The partners' response topics are created with their queues; the router's memory is
+    # its changelog.
+    expected = (
+        ALLOWED_ROUTE_TOPICS
+        | {f"responses.partner.{v}" for v in PARTNERS}
+        | {
+            "tickets.incoming",
+            "tickets.enriched",
+            "sla.ownership",
+            "tickets.deadletter",
+            "ticketroute.router.memory",
+        }
+    )
     assert topics - {"__consumer_offsets"} <= expected, topics - expected
 
 
