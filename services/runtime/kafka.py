@@ -385,22 +385,40 @@ async def prepare_topics(spec: ServiceSpec, producer: AIOKafkaProducer) -> None:
 
 
 class Connection:
-    """The service's clients: FastStream's consumer broker and our own producer."""
+    """The service's clients: FastStream's consumer broker and our own producer. A producer
+    once stopped cannot be started again, so each start builds a new one."""
 
-    def __init__(self, broker: KafkaBroker, producer: AIOKafkaProducer) -> None:
+    def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
         self.broker = broker
-        self.producer = producer
+        self._settings = settings
+        self.producer: AIOKafkaProducer | None = None
+
+    async def publish(self, outputs: Sequence[Outgoing]) -> Sequence[asyncio.Future[Any]]:
+        """The pipeline's `Publish`, through the producer of the current connection."""
+        assert self.producer is not None, "publishing before the connection started"
+        return await send_in_batches(self.producer, outputs)
 
     async def start(self, spec: ServiceSpec) -> None:
+        self.producer = build_producer(self._settings)
         await self.producer.start()
         await prepare_topics(spec, self.producer)
         await self.broker.start()
 
     async def stop(self) -> None:
-        try:
-            await self.broker.stop()
-        finally:
+        """Stop consuming (the batch in hand finishes and is committed), then close the producer.
+        Not in a `finally`: when the grace period cuts the first step short, closing the
+        producer would wait for outputs a hung broker never acknowledges."""
+        await self.broker.stop()
+        if self.producer is not None:
             await self.producer.stop()
+
+    async def reset(self) -> None:
+        """After a failed start: close whatever did start, each part on its own."""
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
 
 
 async def _connect(connection: Connection, spec: ServiceSpec, stop: asyncio.Event) -> bool:
@@ -411,8 +429,7 @@ async def _connect(connection: Connection, spec: ServiceSpec, stop: asyncio.Even
         try:
             await connection.start(spec)
         except StartupError:
-            with contextlib.suppress(Exception):
-                await connection.stop()
+            await connection.reset()
             raise
         except Exception as error:
             log.warning(
@@ -421,8 +438,7 @@ async def _connect(connection: Connection, spec: ServiceSpec, stop: asyncio.Even
                 error=f"{type(error).__name__}: {error}",
                 retry_in_s=round(delay, 1),
             )
-            with contextlib.suppress(Exception):
-                await connection.stop()
+            await connection.reset()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, s.retry_backoff_max_seconds)
@@ -458,9 +474,8 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
         loop.add_signal_handler(sig, stop.set)
     progress = ConsumerProgress(readiness, stall_after_seconds=s.stall_timeout_seconds)
     broker = build_broker(s, progress)
-    producer = build_producer(s)
-    wiring = wire(broker, spec, readiness, publisher(producer))
-    connection = Connection(broker, producer)
+    connection = Connection(broker, s)
+    wiring = wire(broker, spec, readiness, connection.publish)
     log.info(
         "service_starting",
         service=spec.name,
