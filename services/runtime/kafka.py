@@ -484,7 +484,8 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
         group_id=spec.group_id,
         metrics_port=port,
     )
-    tasks: list[asyncio.Task[None]] = []
+    watchers: list[asyncio.Task[None]] = []
+    background: asyncio.Task[None] | None = None
     try:
         connected = await _connect(connection, spec, stop)
     except StartupError as error:
@@ -495,23 +496,26 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
     if connected:
         readiness.clear("starting")
         log.info("service_ready", service=spec.name)
-        tasks.append(asyncio.create_task(_probe(broker, readiness, stop)))
-        tasks.append(asyncio.create_task(progress.watch(wiring.subscriber, stop)))
+        watchers.append(asyncio.create_task(_probe(broker, readiness, stop)))
+        watchers.append(asyncio.create_task(progress.watch(wiring.subscriber, stop)))
         if spec.background is not None:
-            tasks.append(asyncio.create_task(spec.background(wiring.pipeline, stop)))
+            background = asyncio.create_task(spec.background(wiring.pipeline, stop))
         await stop.wait()
     readiness.fail("stopping")
     log.info("service_stopping", service=spec.name, grace_s=s.shutdown_grace_seconds)
+    for task in watchers:
+        task.cancel()
     status = 0
     try:
-        await asyncio.wait_for(connection.stop(), s.shutdown_grace_seconds)
+        async with asyncio.timeout(s.shutdown_grace_seconds):
+            if background is not None:
+                await background  # it sees `stop` and returns after the tick in hand
+            await connection.stop()
     except TimeoutError:
         status = 1
         log.error(  # noqa: TRY400 - the timeout is the news, not its traceback
             "shutdown_grace_exceeded", grace_s=s.shutdown_grace_seconds
         )
-    for task in tasks:
-        task.cancel()
     server.close()
     log.info("service_stopped", service=spec.name, exit_code=status)
     return status

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from schemas.decision import SlaAssignedEvent
 from services.runtime import events
@@ -340,10 +340,16 @@ class OpenClocks(Collector):
         yield family
 
 
-def tracker_spec(settings: TrackerSettings) -> ServiceSpec:
+def tracker_spec(
+    settings: TrackerSettings,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    registry: CollectorRegistry = REGISTRY,
+) -> ServiceSpec:
+    """The tracker on the wall clock, its open-clocks gauge in the process's registry (tests
+    pass their own clock, and a registry of their own for each tracker they build)."""
     s = settings
-    processor = TrackerProcessor(s)
-    REGISTRY.register(OpenClocks(processor))
+    processor = TrackerProcessor(s, clock)
+    registry.register(OpenClocks(processor))
     return ServiceSpec(
         name="tracker",
         settings=s,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import time
 import uuid
@@ -20,7 +19,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
 from faststream import Context
 from faststream.kafka import KafkaBroker, TestKafkaBroker
@@ -40,7 +38,6 @@ from services.runtime.kafka import (
 )
 from services.runtime.pipeline import BatchPipeline, Outgoing
 from services.runtime.settings import TrackerSettings
-from services.tracker import app
 from services.tracker.app import TrackerProcessor, tracker_spec
 from tests.support.producer import InMemoryProducer
 from tests.support.stack import Captured
@@ -262,13 +259,11 @@ async def running_tracker(
         **overrides,
     )
     clock = SetClock(now)
-    processor = TrackerProcessor(settings, clock=clock)
-    # The service's own spec, with a processor on the test's clock. Its open-clocks gauge goes
-    # to a registry of its own: the process-wide one takes a collector name once.
-    with mock.patch.object(app, "REGISTRY", CollectorRegistry()):
-        spec = dataclasses.replace(
-            tracker_spec(settings), processor=processor, background=processor.run_timers
-        )
+    # The service's own spec on the test's clock; its open-clocks gauge in a registry of its
+    # own (the process-wide one takes a collector name once).
+    spec = tracker_spec(settings, clock, CollectorRegistry())
+    processor = spec.processor
+    assert isinstance(processor, TrackerProcessor)
     broker = build_broker(settings)
     producer: BatchProducer
     if kind == "memory":
