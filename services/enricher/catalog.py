@@ -36,9 +36,14 @@ def _entry(data: Any, loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+# libyaml's loader when PyYAML was built with it (the wheels are): the same data, parsed an
+# order of magnitude faster, which matters when a catalog is reloaded while tickets flow.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_catalog(text: str, source: str = "catalog") -> Catalog:
     try:
-        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+        data = json.loads(text) if source.endswith(".json") else yaml.load(text, _YAML_LOADER)  # noqa: S506 - a safe loader
     except (yaml.YAMLError, json.JSONDecodeError) as error:
         raise CatalogError(f"{source}: not valid YAML/JSON: {error}") from None
     if not isinstance(data, dict):

@@ -77,6 +77,11 @@ def _redhat_terms(catalog: Catalog, level: SupportLevel, severity: int) -> tuple
 # Remembered: the catalog facts are the same for every ticket naming the same component,
 # product version and severity, and tickets name few versions. Bounded: versions are the
 # tickets' own.
+def forget_matches() -> None:
+    """Drop the remembered look-ups, e.g. of a catalog just replaced, so it can be freed."""
+    _catalog_match.cache_clear()
+
+
 @lru_cache(maxsize=10_000)
 def _catalog_match(index: CatalogIndex, key: str, version: str, severity: int) -> CatalogMatch:
     found = index.by_ref[key]

@@ -27,7 +27,7 @@ import structlog
 
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.catalogdiff import diff_catalogs
-from services.enricher.enrich import CatalogIndex
+from services.enricher.enrich import CatalogIndex, forget_matches
 from services.runtime.metrics import CATALOG_INFO, CATALOG_RELOADS
 
 log = structlog.get_logger()
@@ -160,6 +160,7 @@ class CatalogWatcher:
                 )
                 return "deferred"
         self._live.index = new
+        forget_matches()  # the old catalog's, which would otherwise keep it alive for a while
         show_version(old_version, catalog.version)
         CATALOG_RELOADS.labels("applied").inc()
         log.info(
