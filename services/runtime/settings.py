@@ -100,11 +100,11 @@ class ServiceSettings(BaseSettings):
     """Longest wait between retries while the brokers cannot be reached."""
     shutdown_grace_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
     """On SIGTERM, how long the batch in hand may take to finish and commit."""
-
-    # --- operations ----------------------------------------------------------------------------
     stall_timeout_seconds: Annotated[float, Field(ge=1, le=3600)] = 10.0
     """How long an input partition may have records to read without its position moving
     before the service logs it as stalled, counts it and reports not ready on /readyz."""
+
+    # --- operations ----------------------------------------------------------------------------
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod serves probes on all interfaces
     """Address of the /metrics, /healthz and /readyz server."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

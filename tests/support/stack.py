@@ -24,8 +24,10 @@ from services.router.app import router_spec
 from services.runtime.health import Readiness
 from services.runtime.kafka import (
     BatchProducer,
+    ServiceSpec,
     build_broker,
     build_producer,
+    prepare_topics,
     publisher,
     topic,
     wire,
@@ -96,12 +98,14 @@ def wire_services(
     enricher: EnricherSettings,
     router: RouterSettings,
     index: CatalogIndex,
-) -> None:
+) -> list[ServiceSpec]:
     """Both services on one FastStream broker, publishing through `producer`, wired as each
     service wires itself. The one place the contract tests call into the runtime's wiring."""
     readiness = Readiness()
-    wire(broker, enricher_spec(enricher, index), readiness, publisher(producer))
-    wire(broker, router_spec(router), readiness, publisher(producer))
+    specs = [enricher_spec(enricher, index), router_spec(router)]
+    for spec in specs:
+        wire(broker, spec, readiness, publisher(producer))
+    return specs
 
 
 @contextlib.asynccontextmanager
@@ -122,7 +126,7 @@ async def running_stack(kind: str, bootstrap: str) -> AsyncIterator[Stack]:
         producer = InMemoryProducer(broker)
     else:
         producer = real_producer = build_producer(enricher)
-    wire_services(broker, producer, enricher, router, index)
+    specs = wire_services(broker, producer, enricher, router, index)
     stack = Stack(kind, broker, enricher, router)
     partners = [router.topic_partner_prefix + v for v in index.partner_vendor_ids()]
     _capture(
@@ -142,6 +146,8 @@ async def running_stack(kind: str, bootstrap: str) -> AsyncIterator[Stack]:
     else:
         await real_producer.start()
         try:
+            for spec in specs:
+                await prepare_topics(spec, real_producer)
             async with broker:
                 await broker.start()
                 yield stack
