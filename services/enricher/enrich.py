@@ -16,6 +16,7 @@ from schemas.decision import (
 )
 from schemas.events import TicketEvent
 from schemas.ticket import SupportLevel, TicketComponent
+from schemas.views import view
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,14 +60,7 @@ class CatalogIndex:
 
 
 def _vendor_facts(vendor: Vendor, severity: int) -> VendorFacts:
-    return VendorFacts(
-        id=vendor.id,
-        name=vendor.name,
-        tsanet_member=vendor.tsanet_member,
-        tsanet_company_id=vendor.tsanet_company_id,
-        engineering_relationship=vendor.engineering_relationship,
-        target=vendor.sla[severity],
-    )
+    return view(VendorFacts, vendor, target=vendor.sla[severity])
 
 
 def _redhat_terms(catalog: Catalog, level: SupportLevel, severity: int) -> tuple[SlaTarget, str]:
@@ -77,24 +71,22 @@ def _redhat_terms(catalog: Catalog, level: SupportLevel, severity: int) -> tuple
 # Remembered: the catalog facts are the same for every ticket naming the same component,
 # product version and severity, and tickets name few versions. Bounded: versions are the
 # tickets' own.
-def forget_matches() -> None:
-    """Drop the remembered look-ups, e.g. of a catalog just replaced, so it can be freed."""
-    _catalog_match.cache_clear()
-
-
 @lru_cache(maxsize=10_000)
 def _catalog_match(index: CatalogIndex, key: str, version: str, severity: int) -> CatalogMatch:
     found = index.by_ref[key]
     vendor = index.vendors.get(found.vendor)
-    return CatalogMatch(
-        id=found.id,
-        name=found.name,
-        kind=found.kind,
+    return view(
+        CatalogMatch,
+        found,
         vendor_id=found.vendor,
-        shipped_by=found.shipped_by,
         certified=found.certified(version),
         vendor=_vendor_facts(vendor, severity) if vendor is not None else None,
     )
+
+
+def forget_matches() -> None:
+    """Drop the remembered look-ups, e.g. of a catalog just replaced, so it can be freed."""
+    _catalog_match.cache_clear()
 
 
 def _match(

@@ -28,6 +28,7 @@ from schemas.decision import (
 from schemas.events import COLLABORATION_REQUESTED, TICKET_CREATED, TICKET_ROUTED
 from schemas.ids import Uuid5Namespace
 from schemas.ticket import PartnerCustomer, PartnerTicket, Ticket
+from schemas.views import view
 from services.businesstime import calendar_for, due_at
 from services.router.policy import Verdict, decide
 
@@ -71,26 +72,9 @@ def clock_start(enriched: EnrichedTicket) -> datetime:
 
 
 def partner_view(ticket: Ticket) -> PartnerTicket:
-    """The ticket without the customer's other vendors and Red Hat contract."""
-    customer = ticket.customer
-    return PartnerTicket(
-        ticket_id=ticket.ticket_id,
-        revision=ticket.revision,
-        opened_at=ticket.opened_at,
-        severity=ticket.severity,
-        summary=ticket.summary,
-        description=ticket.description,
-        product=ticket.product,
-        customer=PartnerCustomer(
-            account_id=customer.account_id,
-            name=customer.name,
-            country=customer.country,
-            timezone=customer.timezone,
-        ),
-        components=ticket.components,
-        needs_vendor_expertise=ticket.needs_vendor_expertise,
-        contact=ticket.contact,
-    )
+    """The ticket without the customer's other vendors and Red Hat contract: only what the
+    partner's view declares."""
+    return view(PartnerTicket, ticket, customer=view(PartnerCustomer, ticket.customer))
 
 
 def _decision_component(component: EnrichedComponent | None) -> DecisionComponent | None:
