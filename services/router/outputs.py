@@ -174,20 +174,15 @@ def route(enriched: EnrichedTicket, topics: Topics, submitter: SubmitterContact)
     else:
         payload = RoutedTicket(ticket=ticket, decision=decision)
 
-    sla = SlaAssigned(
-        ticket_id=ticket.ticket_id,
-        revision=ticket.revision,
-        decision_id=decision.decision_id,
+    # The assignment restates the decision's SLA, with what a clock's follower needs besides.
+    sla = view(
+        SlaAssigned,
+        decision,
         severity=ticket.severity,
-        owner=owner,
-        clock=target.clock,
-        clock_start=start,
-        response_due_at=decision.response_due_at,
         basis=basis,
-        collaborators=collaborators,
-        calendar=CustomerCalendar(
-            timezone=customer.timezone,
-            country=customer.country,
+        calendar=view(
+            CustomerCalendar,
+            customer,
             start=enriched.business_hours.start,
             end=enriched.business_hours.end,
         ),
