@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -13,26 +12,24 @@ from services.enricher.app import enricher_spec
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex
 from services.enricher.reload import CatalogWatcher, FileIdentity, LiveCatalog, file_identity
-from services.runtime.kafka import create_topics, run_service
-from services.runtime.logs import configure_logging
-from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings, load_settings
+from services.runtime.kafka import ServiceSpec, create_topics, serve
+from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings
 
 
-def main() -> None:
-    settings = load_settings(EnricherSettings)
-    configure_logging(settings.log_level, settings.log_format)
+def live_enricher(settings: EnricherSettings) -> ServiceSpec:
+    """The enricher on the catalog at CATALOG_PATH, watched for changes; a catalog that does
+    not load stops the start with what to fix."""
+    log = structlog.get_logger()
     loaded_from = file_identity(settings.catalog_path)
     try:
         catalog = load_catalog(settings.catalog_path)
     except CatalogError as error:
-        structlog.get_logger().error("catalog_invalid", error=str(error))
+        log.error("catalog_invalid", error=str(error))  # noqa: TRY400 - the message says it all
         print(f"ticketroute enricher: {error}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
     if settings.catalog_path == SAMPLE_CATALOG:
-        structlog.get_logger().warning(
-            "sample_catalog_in_use", hint="set CATALOG_PATH to your certification catalog"
-        )
-    structlog.get_logger().info(
+        log.warning("sample_catalog_in_use", hint="set CATALOG_PATH to your certification catalog")
+    log.info(
         "catalog_loaded",
         path=str(settings.catalog_path),
         version=catalog.version,
@@ -41,10 +38,9 @@ def main() -> None:
     )
     live = LiveCatalog(CatalogIndex.build(catalog))
     watcher = catalog_watcher(settings, live, loaded_from)
-    spec = replace(
+    return replace(
         enricher_spec(settings, live), background=lambda _pipeline, stop: watcher.run(stop)
     )
-    raise SystemExit(asyncio.run(run_service(spec, settings.metrics_port)))
 
 
 def catalog_watcher(
@@ -64,4 +60,4 @@ def catalog_watcher(
 
 
 if __name__ == "__main__":
-    main()
+    serve(EnricherSettings, live_enricher)

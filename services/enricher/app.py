@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
 from schemas.events import TICKET_ENRICHED, TicketEvent
 from services.enricher.enrich import CatalogIndex, certification, enrich
@@ -12,7 +11,7 @@ from services.enricher.reload import LiveCatalog, partner_topics
 from services.runtime import events
 from services.runtime.kafka import ServiceSpec
 from services.runtime.metrics import COMPONENTS_ENRICHED, TICKETS_ENRICHED
-from services.runtime.pipeline import Outgoing, Record
+from services.runtime.pipeline import Clock, Outgoing, Record, utc_now
 from services.runtime.settings import EnricherSettings
 
 
@@ -21,7 +20,7 @@ class EnricherProcessor:
         self,
         catalog: CatalogIndex | LiveCatalog,
         settings: EnricherSettings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._live = catalog if isinstance(catalog, LiveCatalog) else LiveCatalog(catalog)
         # The catalog of the batch in hand: taken at its first record, kept to its end, so a
@@ -83,4 +82,5 @@ def enricher_spec(settings: EnricherSettings, catalog: CatalogIndex | LiveCatalo
         # the tracker will use.
         output_topics=[s.topic_enriched, s.topic_deadletter, *partners],
         processor=EnricherProcessor(live, s),
+        metrics_port=s.metrics_port,
     )

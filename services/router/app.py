@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
 import orjson
 import structlog
@@ -21,7 +20,7 @@ from services.runtime.metrics import (
     STALE_DROPPED,
     TICKETS_ROUTED,
 )
-from services.runtime.pipeline import Outgoing, Record
+from services.runtime.pipeline import Clock, Outgoing, Record, utc_now
 from services.runtime.settings import RouterSettings
 
 
@@ -29,7 +28,7 @@ class RouterProcessor:
     def __init__(
         self,
         settings: RouterSettings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         s = settings
         self._source = s.event_source
@@ -156,4 +155,5 @@ def router_spec(settings: RouterSettings) -> ServiceSpec:
         output_topics=[s.topic_redhat, s.topic_tsanet, s.topic_sla, s.topic_deadletter],
         processor=RouterProcessor(s),
         changelog_topic=s.topic_router_memory,
+        metrics_port=s.metrics_port,
     )

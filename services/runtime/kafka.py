@@ -12,7 +12,7 @@ import ssl
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -32,9 +32,10 @@ from faststream.security import (
 )
 
 from services.runtime.health import Readiness, start_health_server
+from services.runtime.logs import configure_logging
 from services.runtime.pipeline import BatchPipeline, Outgoing, Processor, Publish
 from services.runtime.progress import ConsumerProgress, FastStreamLog, HasConsumer
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import ServiceSettings, load_settings
 from services.runtime.statestore import ChangelogListener, Restorable
 
 log = structlog.get_logger()
@@ -241,6 +242,8 @@ class ServiceSpec:
     co_partitioned: Sequence[str] = ()
     # Work beside the batches, e.g. timers, given the pipeline (for `tick`) until stopped.
     background: Callable[[BatchPipeline, asyncio.Event], Coroutine[Any, Any, None]] | None = None
+    # Port of /metrics, /healthz and /readyz (0: any free port).
+    metrics_port: int = 0
 
 
 class Wiring(NamedTuple):
@@ -460,14 +463,25 @@ async def _probe(broker: KafkaBroker, readiness: Readiness, stop: asyncio.Event)
             await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_SECONDS)
 
 
-async def run_service(spec: ServiceSpec, port: int) -> int:
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def serve(settings_class: type[SettingsT], spec_of: Callable[[SettingsT], ServiceSpec]) -> None:
+    """`python -m services.<name>`: read the settings once (a bad one stops the start, naming
+    it), set up logging, build the service and run it until stopped; exit with its status."""
+    settings = load_settings(settings_class)
+    configure_logging(settings.log_level, settings.log_format)
+    raise SystemExit(asyncio.run(run_service(spec_of(settings))))
+
+
+async def run_service(spec: ServiceSpec) -> int:
     """Serve until SIGTERM or SIGINT, then finish the batch in hand, commit and stop.
 
     Returns the exit code: 1 when the batch in hand could not finish within the grace period
     (it is delivered again on the next start), else 0."""
     s = spec.settings
     readiness = Readiness()
-    server = await start_health_server(s.metrics_host, port, readiness)
+    server = await start_health_server(s.metrics_host, spec.metrics_port, readiness)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -482,7 +496,7 @@ async def run_service(spec: ServiceSpec, port: int) -> int:
         bootstrap_servers=s.kafka_bootstrap_servers,
         input_topic=spec.input_topic,
         group_id=spec.group_id,
-        metrics_port=port,
+        metrics_port=spec.metrics_port,
     )
     watchers: list[asyncio.Task[None]] = []
     background: asyncio.Task[None] | None = None

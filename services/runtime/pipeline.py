@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -69,6 +70,15 @@ class Rejected(Exception):  # noqa: N818 - a verdict on the input, not a program
         super().__init__(message)
         self.error_type = error_type
         self.message = message
+
+
+# Where a processor reads the time: the wall clock in the services, a clock the test sets in
+# tests. The pure core never reads it; the processors pass the time in.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Processor(Protocol):

@@ -15,9 +15,9 @@ import functools
 import heapq
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from prometheus_client.core import GaugeMetricFamily
@@ -33,7 +33,7 @@ from services.runtime.metrics import (
     SLA_RESPONSES_IGNORED,
     SLA_TIMER_LAG,
 )
-from services.runtime.pipeline import BatchPipeline, Outgoing, Record, Rejected
+from services.runtime.pipeline import BatchPipeline, Clock, Outgoing, Record, Rejected, utc_now
 from services.runtime.settings import TrackerSettings
 from services.tracker.clocks import (
     ClockRules,
@@ -84,7 +84,7 @@ class TrackerProcessor:
     def __init__(
         self,
         settings: TrackerSettings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         s = settings
         self._topics = TrackerTopics(
@@ -342,7 +342,7 @@ class OpenClocks(Collector):
 
 def tracker_spec(
     settings: TrackerSettings,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     registry: CollectorRegistry = REGISTRY,
 ) -> ServiceSpec:
     """The tracker on the wall clock, its open-clocks gauge in the process's registry (tests
@@ -366,4 +366,5 @@ def tracker_spec(
         input_pattern=input_pattern(s),
         co_partitioned=[s.topic_responses_redhat, s.topic_responses_tsanet],
         background=processor.run_timers,
+        metrics_port=s.metrics_port,
     )
