@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from aiokafka import ConsumerRecord
 
 from schemas import deadletter
 from services.runtime.pipeline import dead_letter
+from tests.support.inprocess import consumer_record
 from ticketroute.deadletter import REPLAYED_FROM, DeadLetter, replay_headers
 
 
-@dataclass
-class Consumed:
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-
-
-def letter_for(record: Consumed, *, max_request_size: int = 1 << 20) -> DeadLetter:
+def letter_for(
+    record: ConsumerRecord[bytes, bytes], *, max_request_size: int = 1 << 20
+) -> DeadLetter:
     """The dead letter the services write for `record`, as `ticketroute deadletter` reads it
     back from partition 2, offset 7 of tickets.deadletter."""
     out = dead_letter(record, "invalid_event", "bad zone", "tickets.deadletter", max_request_size)
@@ -30,8 +21,8 @@ def letter_for(record: Consumed, *, max_request_size: int = 1 << 20) -> DeadLett
 
 
 def test_replay_forwards_no_dead_letter_header_of_a_truncated_letter() -> None:
-    record = Consumed(
-        "tickets.incoming", 1, 41, 0, b"T-1", b"x" * 200_000, [("x-origin", b"crm-7")]
+    record = consumer_record(
+        b"x" * 200_000, b"T-1", [("x-origin", b"crm-7")], partition=1, offset=41
     )
     letter = letter_for(record, max_request_size=100_000)
     written = {k for k, _ in letter.headers}
@@ -71,14 +62,11 @@ def test_replay_drops_every_error_and_source_header_and_an_earlier_replay_mark()
 
 
 def test_services_do_not_copy_an_input_header_under_the_dead_letter_names() -> None:
-    record = Consumed(
-        "tickets.incoming",
-        0,
-        5,
-        0,
-        b"T-3",
+    record = consumer_record(
         b"{",
+        b"T-3",
         [("error.type", b"spoofed"), ("source.cluster", b"evil"), ("trace", b"t")],
+        offset=5,
     )
     letter = letter_for(record)
     assert dict(letter.headers) == {
