@@ -23,7 +23,8 @@ DataT = TypeVar("DataT")
 
 
 class CloudEvent(BaseModel, Generic[DataT]):
-    """One event on any topic: the envelope of contract section 1 around `data`."""
+    """One event on any topic: the CloudEvents 1.0 envelope around `data` (README, "Topics and
+    events")."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 

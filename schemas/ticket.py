@@ -1,4 +1,4 @@
-"""The input ticket, as the ticketing system publishes it (contract section 2)."""
+"""The input ticket, as the ticketing system publishes it (README, "Topics and events")."""
 
 from __future__ import annotations
 
@@ -300,7 +300,7 @@ def _known_timezones() -> frozenset[str]:
 
 
 # Every check below runs inside pydantic-core (Rust): a Python validator per field would cost
-# more than the rest of the ticket's validation (issue 3's profile). `custom_error_schema`
+# more than the rest of the ticket's validation (bench/README.md). `custom_error_schema`
 # keeps the message one a support engineer understands instead of a regex.
 def _native(schema: cs.CoreSchema, error_type: str, message: str) -> cs.CoreSchema:
     return cs.custom_error_schema(
@@ -499,7 +499,8 @@ class PartnerCustomer:
 
 @dataclass(kw_only=True)
 class PartnerTicket:
-    """The ticket as published on a partner's topic (contract section 6)."""
+    """The ticket as published on a partner's topic: without the customer's other vendors and
+    Red Hat contract (README, "Topics and events")."""
 
     ticket_id: str
     revision: int
