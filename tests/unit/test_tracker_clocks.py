@@ -490,14 +490,15 @@ def test_response_before_the_clock_started_is_ignored() -> None:
 # --- held responses --------------------------------------------------------------------------
 
 
+def unassigned(
+    answer: ResponseRecorded, consumed_at: datetime, rules: ClockRules = RULES
+) -> Transition:
+    """Red Hat's `answer` consumed at `consumed_at`, before any assignment of the ticket."""
+    return respond(TicketClocks(TID), answer, "redhat", consumed_at, rules)
+
+
 def test_response_before_its_assignment_is_held_then_completes() -> None:
-    held = respond(
-        TicketClocks(TID),
-        response(z(2026, 11, 24, 13, 20)),
-        "redhat",
-        z(2026, 11, 24, 13, 25),
-        RULES,
-    )
+    held = unassigned(response(z(2026, 11, 24, 13, 20)), z(2026, 11, 24, 13, 25))
     assert (held.events, held.ignored) == ((), ())
     assert next_expiry(held.state) == z(2026, 11, 24, 14, 25)  # an hour after it was consumed
     step = assign(held.state, TSANET_ROUTE, z(2026, 11, 24, 13, 30), RULES)
@@ -509,13 +510,7 @@ def test_response_before_its_assignment_is_held_then_completes() -> None:
 def test_late_assignment_with_a_held_response_publishes_only_moments_before_it() -> None:
     # The assignment is consumed at 15:00Z; Red Hat answered at 13:50Z: after the at-risk
     # moment (13:45Z), before the breach (14:00Z). The collaborator's moments are later.
-    held = respond(
-        TicketClocks(TID),
-        response(z(2026, 11, 24, 13, 50)),
-        "redhat",
-        z(2026, 11, 24, 14, 55),
-        RULES,
-    )
+    held = unassigned(response(z(2026, 11, 24, 13, 50)), z(2026, 11, 24, 14, 55))
     step = assign(held.state, TSANET_ROUTE, z(2026, 11, 24, 15), RULES)
     assert kinds(step) == [
         ("at_risk", "owner", None, z(2026, 11, 24, 13, 45)),
@@ -561,33 +556,21 @@ def test_response_for_a_newer_revision_waits_for_it() -> None:
 
 
 def test_held_response_for_a_revision_superseded_on_arrival_is_ignored() -> None:
-    held = respond(
-        TicketClocks(TID),
-        response(z(2026, 11, 24, 13, 5), revision=1),
-        "redhat",
-        z(2026, 11, 24, 13, 5),
-        RULES,
-    )
+    held = unassigned(response(z(2026, 11, 24, 13, 5), revision=1), z(2026, 11, 24, 13, 5))
     step = assign(held.state, assignment(2), z(2026, 11, 24, 13, 10), RULES)
     assert step.ignored == ("superseded_revision",)
     assert step.events == ()
 
 
 def test_held_responses_expire_after_the_hold() -> None:
-    held = respond(
-        TicketClocks(TID), response(z(2026, 11, 24, 13)), "redhat", z(2026, 11, 24, 13), RULES
-    ).state
+    held = unassigned(response(z(2026, 11, 24, 13)), z(2026, 11, 24, 13)).state
     assert expire_held(held, z(2026, 11, 24, 13, 59, 59)).state is held
     step = expire_held(held, z(2026, 11, 24, 14))
     assert (step.state.held, step.ignored) == ((), ("unknown_ticket",))
     assert next_expiry(step.state) is None
     # A longer hold is a setting.
-    longer = respond(
-        TicketClocks(TID),
-        response(z(2026, 11, 24, 13)),
-        "redhat",
-        z(2026, 11, 24, 13),
-        ClockRules(held_for=timedelta(hours=3)),
+    longer = unassigned(
+        response(z(2026, 11, 24, 13)), z(2026, 11, 24, 13), ClockRules(held_for=timedelta(hours=3))
     )
     assert next_expiry(longer.state) == z(2026, 11, 24, 16)
 
