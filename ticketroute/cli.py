@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.decision import EnrichedTicket, SubmitterContact
+from schemas.decision import EnrichedTicket
 from schemas.events import TicketEvent
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex, certification, enrich
-from services.router.outputs import Routing, Topics, route
+from services.router.outputs import Routing, route
 from services.runtime.events import to_json
 from services.runtime.pipeline import Rejected
 from services.runtime.settings import SAMPLE_CATALOG, RouterSettings
-from ticketroute import deadletter
+from ticketroute import deadletter, whatif
+from ticketroute.whatif import router_terms
 
 
 def _events(raw: Any) -> list[dict[str, Any]]:
@@ -118,18 +119,7 @@ def explain(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as error:
         print(f"ticketroute: cannot read {args.ticket}: {error}", file=sys.stderr)
         return 2
-    settings = RouterSettings()
-    topics = Topics(
-        settings.topic_redhat,
-        settings.topic_partner_prefix,
-        settings.topic_tsanet,
-        settings.topic_sla,
-    )
-    submitter = SubmitterContact(
-        name=settings.tsanet_submitter_name,
-        email=settings.tsanet_submitter_email,
-        phone=settings.tsanet_submitter_phone,
-    )
+    topics, submitter = router_terms(RouterSettings())
     results: list[dict[str, Any]] = []
     status = 0
     for n, item in enumerate(_events(raw)):
@@ -174,8 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=explain)
     deadletter.register(commands)
-    from ticketroute import whatif  # noqa: PLC0415 - whatif reads events with _events above
-
     whatif.register(commands)
     return parser
 

@@ -43,6 +43,7 @@ from schemas.deadletter import (
     SOURCE_TOPIC,
     is_deadletter_header,
 )
+from ticketroute.command import add_bootstrap, connection, subcommand
 
 REPLAYED_FROM = "replayed.from"
 IDLE_SECONDS = 2.0
@@ -288,18 +289,6 @@ async def replay(
 # --- the command line -----------------------------------------------------------------------
 
 
-def _connection(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
-    """Bootstrap servers, the aiokafka security kwargs, and the settings (for topic names)."""
-    from faststream.kafka.security import parse_security  # noqa: PLC0415 - keeps --help light
-
-    from services.runtime.kafka import kafka_security  # noqa: PLC0415
-    from services.runtime.settings import ServiceSettings, load_settings  # noqa: PLC0415
-
-    settings = load_settings(ServiceSettings)
-    bootstrap = args.bootstrap or settings.kafka_bootstrap_servers
-    return bootstrap, parse_security(kafka_security(settings)), settings
-
-
 def _out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
 
@@ -317,7 +306,7 @@ def _one_line(text: str | None, limit: int = 160) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    bootstrap, client, settings = _connection(args)
+    bootstrap, client, settings = connection(args)
     topic = args.topic or settings.topic_deadletter
     letters = asyncio.run(list_dead_letters(bootstrap, topic, client=client))
     if args.json:
@@ -337,7 +326,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    bootstrap, client, settings = _connection(args)
+    bootstrap, client, settings = connection(args)
     fix: bytes | None = None
     if args.fix_file is not None:
         try:
@@ -374,19 +363,16 @@ def run_replay(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `deadletter list` and `deadletter replay` to the `ticketroute` command."""
-    parser = subparsers.add_parser(
+    parser = subcommand(
+        subparsers,
         "deadletter",
-        help="list dead letters with their reasons; replay chosen ones once fixed",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "list dead letters with their reasons; replay chosen ones once fixed",
+        __doc__,
     )
     commands = parser.add_subparsers(dest="deadletter_command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--bootstrap",
-            help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS or localhost:9092)",
-        )
+        add_bootstrap(p)
         p.add_argument("--topic", help="dead-letter topic (default: TOPIC_DEADLETTER)")
 
     listing = commands.add_parser("list", help="dead letters with their reasons and sources")

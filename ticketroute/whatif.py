@@ -43,6 +43,7 @@ from services.router.outputs import Topics, route
 from services.runtime.events import parse, parse_record, to_json
 from services.runtime.pipeline import Record, Rejected
 from services.runtime.settings import SAMPLE_CATALOG, RouterSettings
+from ticketroute.command import add_bootstrap, connection, subcommand
 
 if TYPE_CHECKING:
     from aiokafka import ConsumerRecord
@@ -370,19 +371,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_topic(args: argparse.Namespace) -> list[ConsumerRecord[bytes, bytes]]:
-    from ticketroute.deadletter import _connection  # noqa: PLC0415
-
-    bootstrap, client, _settings = _connection(args)
+    bootstrap, client, _settings = connection(args)
     return asyncio.run(topic_events(bootstrap, args.from_topic, args.since, client=client))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `whatif` to the `ticketroute` command."""
-    p = subparsers.add_parser(
-        "whatif",
-        help="what a new catalog would change in routing, before it lands",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = subcommand(
+        subparsers, "whatif", "what a new catalog would change in routing, before it lands", __doc__
     )
     p.add_argument("new_catalog", type=Path, metavar="NEW_CATALOG", help="catalog YAML/JSON")
     p.add_argument(
@@ -395,9 +391,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--from-topic", metavar="TOPIC", help="read ticket events from this topic")
     p.add_argument("--since", type=_since, metavar="TIME", help="RFC 3339; with --from-topic")
-    p.add_argument(
-        "--bootstrap",
-        help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS or localhost:9092)",
-    )
+    add_bootstrap(p)
     p.add_argument("--json", action="store_true", help="one JSON object, for tools")
     p.set_defaults(run=run, parser=p)
