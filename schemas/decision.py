@@ -127,9 +127,19 @@ class TraceStep:
 
 
 @dataclass(kw_only=True)
-class Owner:
+class PartyRef:
+    """Red Hat, or a vendor by its catalog id: who owns a first response, or whose SLA clock
+    it is (schemas/tracker.py)."""
+
     party: Party
     vendor_id: str | None
+
+
+# Who owns the first response. Its own class so that the published schemas keep calling it
+# `Owner`; no docstring, which they would publish as a description it has never had.
+@dataclass(kw_only=True)
+class Owner(PartyRef):
+    pass
 
 
 @dataclass(kw_only=True)

@@ -11,7 +11,7 @@ from typing import Annotated, Final, Generic, Literal, TypeVar
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.catalog import Clock
-from schemas.decision import Party, VendorId
+from schemas.decision import PartyRef, VendorId
 from schemas.events import CloudEvent
 from schemas.ticket import TICKET_ID_PATTERN, Contact, Timestamp
 
@@ -148,11 +148,8 @@ RESPONSE_EVENTS: dict[ResponseFamily, type[ResponseEvent[ResponseRecorded]]] = {
 
 
 @dataclass(kw_only=True)
-class SlaParty:
+class SlaParty(PartyRef):
     """Whose clock it is: Red Hat, or a vendor by its catalog id."""
-
-    party: Party
-    vendor_id: str | None
 
 
 @dataclass(kw_only=True)
