@@ -408,6 +408,21 @@ CLASSES: dict[str, st.SearchStrategy[Case]] = {
     "garbage_headers": garbage_headers(),
 }
 
+# Draws of the classes, the same on every run and never shrunk: a failing case reads as drawn,
+# and shrinking one through the whole pipeline takes tens of seconds. The classes draw large,
+# filtered values on purpose, so those health checks do not apply.
+CLASS_DRAWS = settings(
+    phases=[Phase.explicit, Phase.generate],
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
+
 
 # --- judging one case ------------------------------------------------------------------------
 
@@ -483,19 +498,10 @@ def loop() -> Any:
 
 @pytest.mark.parametrize("kind", list(CLASSES))
 @settings(
+    CLASS_DRAWS,
     max_examples=EXAMPLES,
-    # No shrinking: the first failing case is readable as drawn, and shrinking one through
-    # the whole pipeline takes tens of seconds.
-    phases=[Phase.explicit, Phase.generate],
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-    ],
+    # The test empties the function-scoped log buffer itself before each example.
+    suppress_health_check=[*CLASS_DRAWS.suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_input_class_in_process(kind: str, data: st.DataObject, loop: Any, json_logs: Any) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -24,6 +24,7 @@ from services.runtime.pipeline import Rejected
 from tests.faults.test_fuzz import (
     _MISSING,
     _OUT_OF_RANGE,
+    CLASS_DRAWS,
     CLASSES,
     FIELDS,
     Case,
@@ -146,18 +147,7 @@ def test_once_accepted_broken_inputs_refused_by_both(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("kind", list(CLASSES))
-@settings(
-    max_examples=50,
-    phases=[Phase.explicit, Phase.generate],
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-    ],
-)
+@settings(CLASS_DRAWS, max_examples=50)
 @given(data=st.data())
 def test_input_classes_same_verdict(kind: str, data: st.DataObject) -> None:
     case: Case = data.draw(CLASSES[kind], label=kind)
