@@ -50,6 +50,15 @@ def no_collaboration(event: dict[str, Any]) -> Case:
     )
 
 
+def collaborating(
+    rule: str, event: dict[str, Any], *, due: str, vendor: str, respond_by: str, **details: Any
+) -> Case:
+    """Red Hat owns it, due at `due`, and asks `vendor` through TSANet (collab.tsanet) to
+    collaborate on the vendor's own 24x7 clock, answering by `respond_by`."""
+    collaborator = {"vendor_id": vendor, "clock": "24x7", "respond_by": respond_by}
+    return Case(rule, event, "collab.tsanet", REDHAT, due, collaborators=[collaborator], **details)
+
+
 CASES = [
     # Premium severity 2 is 2 hours 24x7: 14:00Z + 2h = 16:00Z.
     Case(
@@ -107,15 +116,12 @@ CASES = [
     ),
     # Premium severity 1: 1 hour 24x7 -> 15:00Z. Infinidat's own severity 1: 30 minutes 24x7
     # -> 14:30Z, its respond_by as collaborator.
-    Case(
+    collaborating(
         "uncertified-collaborate",
         ticket_event(severity=1, components=[component(Ref.INFINIBOX, True, removable=False)]),
-        "collab.tsanet",
-        REDHAT,
-        "2026-11-24T15:00:00Z",
-        collaborators=[
-            {"vendor_id": "infinidat", "clock": "24x7", "respond_by": "2026-11-24T14:30:00Z"}
-        ],
+        due="2026-11-24T15:00:00Z",
+        vendor="infinidat",
+        respond_by="2026-11-24T14:30:00Z",
         certification="uncertified",
         basis="Red Hat Premium, severity 1: 1 hour, 24x7",
     ),
@@ -144,15 +150,12 @@ CASES = [
         basis="Pure Storage, severity 3: 4 hours, business hours",
     ),
     # NetApp's severity 2 is 4 hours 24x7: 14:00Z + 4h = 18:00Z.
-    Case(
+    collaborating(
         "redhat-shipped-collaborate",
         ticket_event(needs_vendor_expertise=True, components=[component(Ref.NETAPP, True)]),
-        "collab.tsanet",
-        REDHAT,
-        "2026-11-24T16:00:00Z",
-        collaborators=[
-            {"vendor_id": "netapp", "clock": "24x7", "respond_by": "2026-11-24T18:00:00Z"}
-        ],
+        due="2026-11-24T16:00:00Z",
+        vendor="netapp",
+        respond_by="2026-11-24T18:00:00Z",
         certification="certified",
     ),
     Case(
