@@ -10,10 +10,11 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faststream import Context
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -27,12 +28,13 @@ from services.runtime.kafka import (
     ServiceSpec,
     build_broker,
     build_producer,
+    create_topics,
     prepare_topics,
     publisher,
     topic,
     wire,
 )
-from services.runtime.settings import EnricherSettings, RouterSettings
+from services.runtime.settings import EnricherSettings, RouterSettings, ServiceSettings
 from tests.support.producer import InMemoryProducer
 from tests.support.tickets import sample_index
 
@@ -81,15 +83,56 @@ class Stack:
             await asyncio.sleep(settle)
 
 
-def _capture(stack: Stack, broker: KafkaBroker, names: list[str]) -> None:
+def capture(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    names: Sequence[str],
+    into: dict[str, list[Captured]],
+) -> None:
+    """Keep every record published on the topics `names`, by topic, in `into`."""
     for name in names:
 
-        @broker.subscriber(topic(stack.enricher, name), auto_offset_reset="earliest")
+        @broker.subscriber(topic(settings, name), auto_offset_reset="earliest")
         async def keep(body: Any, message: KafkaMessage = Context("message")) -> None:
             record = message.raw_message
-            stack.outputs[record.topic].append(
+            into[record.topic].append(
                 Captured(record.topic, record.key, record.value or b"", dict(record.headers))
             )
+
+
+def batch_producer(kind: str, broker: KafkaBroker, settings: ServiceSettings) -> BatchProducer:
+    """What the services publish through: on the in-memory broker (`kind` memory) its own
+    `publish`, batch by batch; on a real broker the services' producer, not started yet."""
+    if kind == "memory":
+        return InMemoryProducer(broker)
+    return build_producer(settings)
+
+
+@contextlib.asynccontextmanager
+async def consuming(
+    broker: KafkaBroker,
+    producer: BatchProducer,
+    specs: Sequence[ServiceSpec],
+    also_create: Sequence[str] = (),
+) -> AsyncIterator[None]:
+    """The wired `broker` consuming. On a real broker the producer is started first and each
+    service's topics are prepared as the service prepares them (`also_create` created too,
+    with the first service's settings); on the in-memory broker nothing is to prepare."""
+    if not isinstance(producer, AIOKafkaProducer):
+        async with TestKafkaBroker(broker):
+            yield
+        return
+    await producer.start()
+    try:
+        for spec in specs:
+            await prepare_topics(spec, producer)
+        if also_create:
+            await create_topics(specs[0].settings, also_create)
+        async with broker:
+            await broker.start()
+            yield
+    finally:
+        await producer.stop()
 
 
 def wire_services(
@@ -121,35 +164,11 @@ async def running_stack(kind: str, bootstrap: str) -> AsyncIterator[Stack]:
     router = RouterSettings(router_group_id=f"router-{run}", **common)
     index = sample_index()
     broker = build_broker(enricher)
-    producer: BatchProducer
-    if kind == "memory":
-        producer = InMemoryProducer(broker)
-    else:
-        producer = real_producer = build_producer(enricher)
+    producer = batch_producer(kind, broker, enricher)
     specs = wire_services(broker, producer, enricher, router, index)
     stack = Stack(kind, broker, enricher, router)
     partners = [router.topic_partner_prefix + v for v in index.partner_vendor_ids()]
-    _capture(
-        stack,
-        broker,
-        [
-            router.topic_redhat,
-            router.topic_tsanet,
-            router.topic_sla,
-            router.topic_deadletter,
-            *partners,
-        ],
-    )
-    if kind == "memory":
-        async with TestKafkaBroker(broker):
-            yield stack
-    else:
-        await real_producer.start()
-        try:
-            for spec in specs:
-                await prepare_topics(spec, real_producer)
-            async with broker:
-                await broker.start()
-                yield stack
-        finally:
-            await real_producer.stop()
+    routes = [router.topic_redhat, router.topic_tsanet, router.topic_sla, router.topic_deadletter]
+    capture(broker, enricher, [*routes, *partners], stack.outputs)
+    async with consuming(broker, producer, specs):
+        yield stack

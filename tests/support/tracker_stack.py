@@ -20,27 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from faststream import Context
-from faststream.kafka import KafkaBroker, TestKafkaBroker
-from faststream.kafka.message import KafkaMessage
+from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
 from services.runtime.health import Readiness
-from services.runtime.kafka import (
-    BatchProducer,
-    build_broker,
-    build_producer,
-    create_topics,
-    prepare_topics,
-    publisher,
-    topic,
-    wire,
-)
+from services.runtime.kafka import build_broker, publisher, wire
 from services.runtime.pipeline import BatchPipeline, Outgoing
 from services.runtime.settings import TrackerSettings
 from services.tracker.app import TrackerProcessor, tracker_spec
-from tests.support.producer import InMemoryProducer
-from tests.support.stack import Captured
+from tests.support.stack import Captured, batch_producer, capture, consuming
 
 # The partners whose response topics exist in these tests (created before the tracker starts:
 # a pattern subscription sees a new topic only at its next metadata refresh).
@@ -218,17 +206,6 @@ class TrackerStack:
         return fired
 
 
-def _capture(stack: TrackerStack, names: Sequence[str]) -> None:
-    for name in names:
-
-        @stack.broker.subscriber(topic(stack.settings, name), auto_offset_reset="earliest")
-        async def keep(body: Any, message: KafkaMessage = Context("message")) -> None:
-            record = message.raw_message
-            stack.outputs[record.topic].append(
-                Captured(record.topic, record.key, record.value or b"", dict(record.headers))
-            )
-
-
 def suffixed_topics(run: str) -> dict[str, str]:
     """Settings giving this tracker topics of its own, for a second tracker on a broker that
     another one already reads."""
@@ -265,29 +242,11 @@ async def running_tracker(
     processor = spec.processor
     assert isinstance(processor, TrackerProcessor)
     broker = build_broker(settings)
-    producer: BatchProducer
-    if kind == "memory":
-        producer = InMemoryProducer(broker)
-    else:
-        producer = real_producer = build_producer(settings)
+    producer = batch_producer(kind, broker, settings)
     wiring = wire(broker, spec, Readiness(), publisher(producer))
     stack = TrackerStack(kind, broker, settings, processor, wiring.pipeline, clock)
-    _capture(
-        stack,
-        [settings.topic_sla_events, settings.topic_deadletter, settings.topic_tracker_state],
-    )
-    if kind == "memory":
-        async with TestKafkaBroker(broker):
-            yield stack
-        return
-    await real_producer.start()
-    try:
-        await prepare_topics(spec, real_producer)
-        await create_topics(
-            settings, [settings.topic_responses_partner_prefix + p for p in PARTNERS]
-        )
-        async with broker:
-            await broker.start()
-            yield stack
-    finally:
-        await real_producer.stop()
+    outputs = [settings.topic_sla_events, settings.topic_deadletter, settings.topic_tracker_state]
+    capture(broker, settings, outputs, stack.outputs)
+    partners = [settings.topic_responses_partner_prefix + p for p in PARTNERS]
+    async with consuming(broker, producer, [spec], also_create=partners):
+        yield stack
