@@ -6,7 +6,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import procs
@@ -183,7 +183,6 @@ class PhaseRunner:
         outputs_counted = progress.count - progress.per_topic.get(deadletter or "", 0)
         per_ticket = expected / tickets if tickets else 1.0  # outputs each ticket gives
         timed = outputs_counted - first_count  # outputs after the first batch
-        rate = timed / per_ticket / seconds if seconds > 0 and timed > 0 else 0.0
         known_hwm = [h for h in hwm if h is not None]
         row = Row(
             name=label,
@@ -191,7 +190,7 @@ class PhaseRunner:
             outputs=outputs_counted,
             expected=expected,
             seconds=seconds,
-            rate=rate,
+            rate=timed / per_ticket / seconds if seconds > 0 and timed > 0 else 0.0,
             cpu_us=(1e6 * cores * span * per_ticket / timed if cores and timed > 0 else None),
             cores=cores,
             broker_cores=broker_cores,
@@ -249,27 +248,26 @@ class PhaseRunner:
         self,
         label: str,
         out: Topics,
-        routers: Callable[[], list[Child]],
+        names: Sequence[str],
+        group: str,
+        extra: dict[str, str] | None = None,
         profile_name: str | None = None,
         keep: bool = True,
     ) -> Row:
-        """Router instances on the enriched tickets: a route and an SLA message a ticket."""
+        """Router instances `names`, in the consumer group `group`, on the enriched tickets: a
+        route and an SLA message a ticket."""
         n = self.cfg.tickets
+        source = self.topics("enr").enriched
+        env = {"TOPIC_ENRICHED": source, "ROUTER_GROUP_ID": group, **(extra or {})}
         return await self.measure(
             label,
-            routers,
+            lambda: [self.service(name, "services.router", out, env) for name in names],
             [*out.routes, out.sla],
             out.deadletter,
             2 * n,
             n,
             profile_name=profile_name,
             keep=keep,
-        )
-
-    def _router(self, name: str, out: Topics, group: str) -> Child:
-        source = self.topics("enr").enriched
-        return self.service(
-            name, "services.router", out, {"TOPIC_ENRICHED": source, "ROUTER_GROUP_ID": group}
         )
 
     def _ratios(self, row: Row, baseline: str) -> None:

@@ -37,15 +37,6 @@ CONSUMED = "ticketroute_messages_consumed_total"
 
 
 @dataclass(frozen=True)
-class Sample:
-    """The enricher's own counters, read once after a swap."""
-
-    consumed: float
-    applied: float
-    refused: float
-
-
-@dataclass(frozen=True)
 class ReloadEvidence:
     """Catalogs applied while the enricher was consuming the preloaded tickets: between the
     first and the last sample taken with some, but not all, of them consumed (so a lower
@@ -55,6 +46,15 @@ class ReloadEvidence:
     refused: int
     consumed_from: int
     consumed_to: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The enricher's own counters, read once after a swap."""
+
+    consumed: float
+    applied: float
+    refused: float
 
 
 def evidence(samples: list[Sample], tickets: int) -> ReloadEvidence | None:

@@ -8,14 +8,8 @@ from bench.results import Row
 
 class ScalingPhase(PhaseRunner):
     async def scaleout(self) -> Row:
-        out = self.topics("so")
         row = await self.measure_routers(
-            "router x2, one group",
-            out,
-            lambda: [
-                self._router("router-a", out, "bench-router-x2"),
-                self._router("router-b", out, "bench-router-x2"),
-            ],
+            "router x2, one group", self.topics("so"), ["router-a", "router-b"], "bench-router-x2"
         )
         single = self.results.by_name("router alone")
         if single and single.rate and row.rate:

@@ -87,9 +87,8 @@ class ThroughputPhases(PhaseRunner):
         row = await self.measure_routers(
             "router alone",
             out,
-            lambda: [
-                self._router(f"router{round_suffix(rnd)}", out, f"bench-router{round_suffix(rnd)}")
-            ],
+            [f"router{round_suffix(rnd)}"],
+            f"bench-router{round_suffix(rnd)}",
             profile_name="router" if rnd == 1 else None,
             keep=rnd == 1,
         )

@@ -10,22 +10,12 @@ from bench.results import BASELINE_1TO2
 class WhatIfPhase(LatencyPhases):
     async def whatif(self) -> None:
         """Settings experiments on unchanged service code (not part of the default run)."""
-        out = self.topics("wi")
         row = await self.measure_routers(
             "what if: router alone, LOG_LEVEL=WARNING",
-            out,
-            lambda: [
-                self.service(
-                    "wi-router",
-                    "services.router",
-                    out,
-                    {
-                        "TOPIC_ENRICHED": self.topics("enr").enriched,
-                        "ROUTER_GROUP_ID": "bench-wi-router",
-                        "LOG_LEVEL": "WARNING",
-                    },
-                )
-            ],
+            self.topics("wi"),
+            ["wi-router"],
+            "bench-wi-router",
+            {"LOG_LEVEL": "WARNING"},
         )
         self._ratios(row, BASELINE_1TO2)
         t = self.topics("wilat")
