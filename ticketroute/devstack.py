@@ -67,28 +67,30 @@ class LiveTicket:
     opened_ago: timedelta
 
 
-@dataclass(frozen=True)
-class LiveResponse:
-    topic: str
-    ticket_id: str
-    after: timedelta
-    """When it is given and published, counted from the tickets' publication."""
-    kind: str
-    vendor_id: str | None
-    responder: dict[str, str]
-
-
 LIVE_TICKETS = (
     LiveTicket("04020001", like="04013502", opened_ago=timedelta(minutes=44, seconds=45)),
     LiveTicket("04020002", like="04013502", opened_ago=timedelta(minutes=59, seconds=25)),
     LiveTicket("04020003", like="04014016", opened_ago=timedelta(minutes=5)),
     LiveTicket("04020004", like="04013790", opened_ago=timedelta(minutes=20)),
 )
+
+
+@dataclass(frozen=True)
+class LiveResponse:
+    topic: str
+    ticket_id: str
+    after: float
+    """When it is given and published: seconds after the tickets' publication."""
+    kind: str
+    vendor_id: str | None
+    responder: dict[str, str]
+
+
 LIVE_RESPONSES = (
     LiveResponse(
         "responses.partner.pure-storage",
         "04020003",
-        timedelta(seconds=5),
+        5,
         "first_response",
         "pure-storage",
         {"name": "Pure Storage Support", "email": "support@purestorage.example"},
@@ -96,7 +98,7 @@ LIVE_RESPONSES = (
     LiveResponse(
         "responses.tsanet",
         "04020004",
-        timedelta(seconds=5),
+        5,
         "accepted",
         "infinidat",
         {"name": "Infinidat Support", "email": "support@infinidat.example"},
@@ -104,7 +106,7 @@ LIVE_RESPONSES = (
     LiveResponse(
         "responses.redhat",
         "04020001",
-        timedelta(seconds=25),
+        25,
         "first_response",
         None,
         {"name": "Priya Raman", "email": "praman@redhat.example"},
@@ -133,8 +135,9 @@ def live_tickets(samples: list[dict[str, Any]], now: datetime) -> list[dict[str,
 
 
 def live_response(response: LiveResponse, now: datetime) -> dict[str, Any]:
-    """A first response given `response.after` the tickets' publication at `now`."""
-    at = _iso(now + response.after)
+    """A first response given `response.after` seconds after the tickets' publication at
+    `now`."""
+    at = _iso(now + timedelta(seconds=response.after))
     data: dict[str, Any] = {
         "ticket_id": response.ticket_id,
         "revision": 1,
@@ -246,7 +249,7 @@ async def respond(producer: AIOKafkaProducer, now: datetime, started: float) -> 
     """Publish each live response at its moment (`started` is `now` on the monotonic clock)."""
     loop = asyncio.get_running_loop()
     for response in sorted(LIVE_RESPONSES, key=lambda r: r.after):
-        await asyncio.sleep(max(0.0, started + response.after.total_seconds() - loop.time()))
+        await asyncio.sleep(max(0.0, started + response.after - loop.time()))
         event = live_response(response, now)
         await _send(producer, response.topic, event)
         print(_response_line(response.topic, event))
