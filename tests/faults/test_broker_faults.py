@@ -10,13 +10,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.runtime.embedded import EmbeddedBroker, free_port
 from tests.support.checks import wait_all_routed
 from tests.support.processes import (
     ServiceProcess,
     System,
+    consumer_from_start,
     make_producer,
     poll,
     send_all,
@@ -152,15 +152,10 @@ async def test_broker_absent_at_start_retries_then_becomes_ready(tmp_path: Path)
         # And it works: one ticket end to end.
         event = ticket_event(components=[component(Ref.PURE, True)])
         tid = event["data"]["ticket_id"]
-        producer = make_producer(broker.bootstrap_servers)
-        consumer = AIOKafkaConsumer(
-            "sla.ownership",
-            bootstrap_servers=broker.bootstrap_servers,
-            auto_offset_reset="earliest",
-        )
-        await producer.start()
-        await consumer.start()
-        try:
+        async with (
+            make_producer(broker.bootstrap_servers) as producer,
+            consumer_from_start(broker.bootstrap_servers, "sla.ownership") as consumer,
+        ):
             await send_all(producer, [event])
             found = False
             deadline = time.monotonic() + 60
@@ -168,9 +163,6 @@ async def test_broker_absent_at_start_retries_then_becomes_ready(tmp_path: Path)
                 batches = await consumer.getmany(timeout_ms=200)
                 found = any(r.key == tid.encode() for rs in batches.values() for r in rs)
             assert found, [s.logs() for s in services]
-        finally:
-            await consumer.stop()
-            await producer.stop()
     finally:
         for service in services:
             service.stop()

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -22,6 +22,7 @@ from services.runtime.health import Readiness
 from services.runtime.kafka import send_in_batches
 from services.runtime.pipeline import BatchPipeline, Outgoing
 from tests.support.inprocess import Stateless
+from tests.support.processes import consumer_from_start
 
 pytestmark = pytest.mark.integration  # every test here runs on the embedded broker
 
@@ -92,9 +93,7 @@ async def test_batches_keep_each_key_on_its_default_partition_in_order(
     if not in_parts:
         assert len(futures) < len(outputs) / 10  # batched, not one send per record
 
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+    consumer = consumer_from_start(bootstrap, *topics)
     await consumer.start()
     received = []
     try:

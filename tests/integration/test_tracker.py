@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.runtime.embedded import EmbeddedBroker
-from tests.support.processes import ServiceProcess, http_get, service_env
+from tests.support.processes import ServiceProcess, consumer_from_start, http_get, service_env
 from tests.support.tracker_stack import assignment, response
 
 pytestmark = pytest.mark.integration
@@ -51,11 +51,7 @@ async def tracker(
     tracker = Tracker(embedded_broker, tmp_path)
     tracker.process.start().wait_ready()
     producer = AIOKafkaProducer(bootstrap_servers=embedded_broker.bootstrap_servers)
-    consumer = AIOKafkaConsumer(
-        "sla.events",
-        bootstrap_servers=embedded_broker.bootstrap_servers,
-        auto_offset_reset="earliest",
-    )
+    consumer = consumer_from_start(embedded_broker.bootstrap_servers, "sla.events")
     await producer.start()
     await consumer.start()
 

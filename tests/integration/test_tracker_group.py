@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.runtime.embedded import EmbeddedBroker
-from tests.support.processes import ServiceProcess, http_get, service_env
+from tests.support.processes import ServiceProcess, consumer_from_start, http_get, service_env
 from tests.support.tracker_stack import assignment
 
 pytestmark = pytest.mark.integration
@@ -47,9 +47,7 @@ async def sla_events(
 ) -> AsyncIterator[None]:
     """Everything published on sla.events, with the time the broker logged it, collected into
     `into` meanwhile."""
-    consumer = AIOKafkaConsumer(
-        "sla.events", bootstrap_servers=bootstrap, auto_offset_reset="earliest"
-    )
+    consumer = consumer_from_start(bootstrap, "sla.events")
     await consumer.start()
 
     async def collect() -> None:

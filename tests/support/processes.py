@@ -186,6 +186,11 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
     )
 
 
+def consumer_from_start(bootstrap: str, *topics: str) -> AIOKafkaConsumer:
+    """A consumer of `topics` from their first record, in no group; not started yet."""
+    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+
+
 async def collect_outputs(consumer: AIOKafkaConsumer, system: System) -> None:
     while True:
         batches = await consumer.getmany(timeout_ms=100)
