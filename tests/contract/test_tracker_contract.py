@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -59,6 +59,19 @@ async def tracker(request: pytest.FixtureRequest) -> AsyncIterator[TrackerStack]
         yield stack
 
 
+def one_hour_clock(ticket_id: str, **more: Any) -> dict[str, Any]:
+    """The assignment most tests start from: 1 hour 24x7 from 13:00Z, so at risk at 13:45Z and
+    due at 14:00Z, Red Hat's unless `more` names another owner (`more` as for `assignment`)."""
+    return assignment(ticket_id, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"), **more)
+
+
+# The moments of `one_hour_clock` as the lifecycle events carry them.
+ONE_HOUR_MOMENTS = {"response_due_at": "2026-11-24T14:00:00Z", "at_risk_at": "2026-11-24T13:45:00Z"}
+
+# Infinidat collaborating on 30 minutes 24x7 from 13:00Z: respond_by 13:30Z, at risk 13:22:30Z.
+INFINIDAT_HALF_HOUR = ("infinidat", "24x7", z("11-24", "13:30"))
+
+
 def ticket(name: str) -> str:
     return f"T-{name}-{uuid.uuid4().hex[:6]}"
 
@@ -90,6 +103,12 @@ def clock_data(
         "occurred_at": occurred_at,
         **extra,
     }
+
+
+def completion(sent: dict[str, Any], *, responded_at: str, **more: Any) -> dict[str, Any]:
+    """The `data` of a clock's completion: it happens when the response was given, so
+    `occurred_at` is `responded_at`; the rest as for `clock_data`."""
+    return clock_data(sent, occurred_at=responded_at, responded_at=responded_at, **more)
 
 
 def envelope_checked(captured: Captured, ticket_id: str, kind: str) -> dict[str, Any]:
@@ -124,36 +143,67 @@ def for_ticket(fired: list[Any], ticket_id: str) -> list[Any]:
     return [out for out in fired if out.key == ticket_id.encode()]
 
 
+async def published(
+    tracker: TrackerStack, ticket_id: str, kinds: list[str]
+) -> list[dict[str, Any]]:
+    """Until the ticket's events on sla.events are of these kinds, in order; the `data` of
+    each, its envelope checked."""
+    await tracker.published(ticket_id, kinds)
+    return [
+        envelope_checked(captured, ticket_id, kind)
+        for captured, kind in zip(tracker.events(ticket_id), kinds, strict=True)
+    ]
+
+
+async def fires_at(
+    tracker: TrackerStack, ticket_id: str, moment: datetime, kinds: list[str]
+) -> dict[str, Any]:
+    """The ticket's next event comes exactly at `moment`: a tick a second earlier publishes
+    nothing for it, the tick at `moment` makes its events `kinds`; the last one's `data`."""
+    assert for_ticket(await tracker.tick(moment - timedelta(seconds=1)), ticket_id) == []
+    await tracker.tick(moment)
+    return (await published(tracker, ticket_id, kinds))[-1]
+
+
+async def dead_lettered(
+    tracker: TrackerStack, ticket_id: str, value: bytes, topic_name: str, error_type: str
+) -> bytes:
+    """Until the tracker has dead-lettered the input `value` it read from `topic_name`: the
+    ticket's one dead letter, its key and bytes those of the input, the error type and the
+    source topic in its headers; its error message."""
+    await tracker.wait_for(
+        lambda: bool(tracker.dead_letters(ticket_id)), f"dead letter of {ticket_id}"
+    )
+    (dead,) = tracker.dead_letters(ticket_id)
+    assert dead.key == ticket_id.encode()
+    assert dead.value == value
+    assert dead.headers["error.type"] == error_type.encode()
+    assert dead.headers["source.topic"] == topic_name.encode()
+    return dead.headers["error.message"]
+
+
+async def assigned(tracker: TrackerStack, sent: dict[str, Any], *, at: datetime) -> dict[str, Any]:
+    """The assignment `sent` once the tracker has read it, its first input of the ticket, with
+    its clock at `at`."""
+    await tracker.send(SLA, sent, at=at)
+    await tracker.handled(sent["data"]["ticket_id"], 1)
+    return sent
+
+
 async def test_an_open_clock_is_at_risk_then_breached_as_the_clock_passes_each_moment(
     tracker: TrackerStack,
 ) -> None:
     # Red Hat, 1 hour 24x7 from 13:00Z: due 14:00Z; three quarters of an hour in, at risk at
     # 13:45Z.
     tid = ticket("moments")
-    tracker.clock.now = z("11-24", "13:00")
-    sent = assignment(tid, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"))
-    await tracker.send(SLA, sent)
-    await tracker.handled(tid, 1)
+    sent = await assigned(tracker, one_hour_clock(tid), at=z("11-24", "13:00"))
     assert tracker.events(tid) == []
 
-    assert for_ticket(await tracker.tick(z("11-24", "13:44:59")), tid) == []
-    await tracker.tick(z("11-24", "13:45"))
-    await tracker.published(tid, ["at_risk"])
-    assert envelope_checked(tracker.events(tid)[0], tid, "at_risk") == clock_data(
-        sent,
-        response_due_at="2026-11-24T14:00:00Z",
-        at_risk_at="2026-11-24T13:45:00Z",
-        occurred_at="2026-11-24T13:45:00Z",
+    assert await fires_at(tracker, tid, z("11-24", "13:45"), ["at_risk"]) == clock_data(
+        sent, occurred_at="2026-11-24T13:45:00Z", **ONE_HOUR_MOMENTS
     )
-
-    assert for_ticket(await tracker.tick(z("11-24", "13:59:59")), tid) == []
-    await tracker.tick(z("11-24", "14:00"))
-    await tracker.published(tid, ["at_risk", "breached"])
-    assert envelope_checked(tracker.events(tid)[1], tid, "breached") == clock_data(
-        sent,
-        response_due_at="2026-11-24T14:00:00Z",
-        at_risk_at="2026-11-24T13:45:00Z",
-        occurred_at="2026-11-24T14:00:00Z",
+    assert await fires_at(tracker, tid, z("11-24", "14:00"), ["at_risk", "breached"]) == (
+        clock_data(sent, occurred_at="2026-11-24T14:00:00Z", **ONE_HOUR_MOMENTS)
     )
     # Each moment once: later ticks publish nothing more for the clock.
     assert for_ticket(await tracker.tick(z("11-24", "18:00")), tid) == []
@@ -165,52 +215,38 @@ async def test_a_business_clock_does_not_run_over_the_weekend(tracker: TrackerSt
     # 18:00 close, then Monday 09:00-13:00 EST: due Monday 2026-12-07 13:00 EST = 18:00Z.
     # At risk after 6 of the 8 hours: Friday's 4, then Monday 09:00-11:00 EST: 16:00Z.
     tid = ticket("weekend")
-    tracker.clock.now = z("12-04", "19:00")
     sent = assignment(
         tid, clock_start=z("12-04", "19:00"), due=z("12-07", "18:00"), clock="business"
     )
-    await tracker.send(SLA, sent)
-    await tracker.handled(tid, 1)
+    await assigned(tracker, sent, at=z("12-04", "19:00"))
 
     # Saturday noon: 17 wall-clock hours have gone, no business hour since Friday's close.
     assert for_ticket(await tracker.tick(z("12-05", "12:00")), tid) == []
-    assert for_ticket(await tracker.tick(z("12-07", "15:59:59")), tid) == []
-    await tracker.tick(z("12-07", "16:00"))
-    await tracker.published(tid, ["at_risk"])
-    assert envelope_checked(tracker.events(tid)[0], tid, "at_risk") == clock_data(
+    assert await fires_at(tracker, tid, z("12-07", "16:00"), ["at_risk"]) == clock_data(
         sent,
         response_due_at="2026-12-07T18:00:00Z",
         at_risk_at="2026-12-07T16:00:00Z",
         occurred_at="2026-12-07T16:00:00Z",
     )
-    assert for_ticket(await tracker.tick(z("12-07", "17:59:59")), tid) == []
-    await tracker.tick(z("12-07", "18:00"))
-    await tracker.published(tid, ["at_risk", "breached"])
-    assert envelope_checked(tracker.events(tid)[1], tid, "breached")["occurred_at"] == (
-        "2026-12-07T18:00:00Z"
-    )
+    breached = await fires_at(tracker, tid, z("12-07", "18:00"), ["at_risk", "breached"])
+    assert breached["occurred_at"] == "2026-12-07T18:00:00Z"
 
 
 async def test_a_red_hat_response_in_time_completes_the_clock_met(tracker: TrackerStack) -> None:
     # Red Hat, 1 hour 24x7 from 13:00Z (at risk 13:45Z, due 14:00Z), answered at 13:20Z:
     # met, 20 minutes elapsed.
     tid = ticket("redhat")
-    tracker.clock.now = z("11-24", "13:00")
-    sent = assignment(tid, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"))
-    await tracker.send(SLA, sent)
-    await tracker.handled(tid, 1)
-    tracker.clock.now = z("11-24", "13:21")
-    await tracker.send(REDHAT, response(tid, z("11-24", "13:20")))
-    await tracker.published(tid, ["completed"])
-    assert envelope_checked(tracker.events(tid)[0], tid, "completed") == clock_data(
-        sent,
-        response_due_at="2026-11-24T14:00:00Z",
-        at_risk_at="2026-11-24T13:45:00Z",
-        occurred_at="2026-11-24T13:20:00Z",
-        responded_at="2026-11-24T13:20:00Z",
-        met=True,
-        elapsed="PT20M",
-    )
+    sent = await assigned(tracker, one_hour_clock(tid), at=z("11-24", "13:00"))
+    await tracker.send(REDHAT, response(tid, z("11-24", "13:20")), at=z("11-24", "13:21"))
+    assert await published(tracker, tid, ["completed"]) == [
+        completion(
+            sent,
+            responded_at="2026-11-24T13:20:00Z",
+            met=True,
+            elapsed="PT20M",
+            **ONE_HOUR_MOMENTS,
+        )
+    ]
     # A completed clock is neither at risk nor breached later.
     assert for_ticket(await tracker.tick(z("11-24", "15:00")), tid) == []
     assert tracker.kinds(tid) == ["completed"]
@@ -222,25 +258,19 @@ async def test_a_partner_response_completes_the_partners_own_clock(tracker: Trac
     # 17:30Z = 12:30 EST, naming no vendor (the topic says who it is): met, 3.5 business hours.
     tid = ticket("partner")
     owner = ("vendor", "pure-storage")
-    tracker.clock.now = z("11-24", "14:00")
     sent = assignment(
         tid, clock_start=z("11-24", "14:00"), due=z("11-24", "18:00"), owner=owner, clock="business"
     )
-    await tracker.send(SLA, sent)
-    await tracker.handled(tid, 1)
+    await assigned(tracker, sent, at=z("11-24", "14:00"))
     await tracker.tick(z("11-24", "17:00"))
     await tracker.published(tid, ["at_risk"])
-    tracker.clock.now = z("11-24", "17:31")
-    await tracker.send(PURE, response(tid, z("11-24", "17:30")))
-    await tracker.published(tid, ["at_risk", "completed"])
+    await tracker.send(PURE, response(tid, z("11-24", "17:30")), at=z("11-24", "17:31"))
+    at_risk, completed = await published(tracker, tid, ["at_risk", "completed"])
     times = {"response_due_at": "2026-11-24T18:00:00Z", "at_risk_at": "2026-11-24T17:00:00Z"}
-    assert envelope_checked(tracker.events(tid)[0], tid, "at_risk") == clock_data(
-        sent, party=owner, occurred_at="2026-11-24T17:00:00Z", **times
-    )
-    assert envelope_checked(tracker.events(tid)[1], tid, "completed") == clock_data(
+    assert at_risk == clock_data(sent, party=owner, occurred_at="2026-11-24T17:00:00Z", **times)
+    assert completed == completion(
         sent,
         party=owner,
-        occurred_at="2026-11-24T17:30:00Z",
         responded_at="2026-11-24T17:30:00Z",
         met=True,
         elapsed="PT3H30M",
@@ -254,20 +284,11 @@ async def test_a_partner_answering_for_another_vendor_is_dead_lettered_forbidden
     # NetApp owns the clock (1 hour 24x7 from 13:00Z); Pure Storage, on its own topic, claims
     # to answer as NetApp. Refused, and NetApp's clock runs on.
     tid = ticket("spoof")
-    tracker.clock.now = z("11-24", "13:00")
-    sent = assignment(
-        tid, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"), owner=("vendor", "netapp")
+    await assigned(tracker, one_hour_clock(tid, owner=("vendor", "netapp")), at=z("11-24", "13:00"))
+    spoofed = await tracker.send(
+        PURE, response(tid, z("11-24", "13:10"), vendor_id="netapp"), at=z("11-24", "13:11")
     )
-    await tracker.send(SLA, sent)
-    await tracker.handled(tid, 1)
-    tracker.clock.now = z("11-24", "13:11")
-    spoofed = await tracker.send(PURE, response(tid, z("11-24", "13:10"), vendor_id="netapp"))
-    await tracker.wait_for(lambda: bool(tracker.dead_letters(tid)), f"dead letter of {tid}")
-    (dead,) = tracker.dead_letters(tid)
-    assert dead.value == spoofed
-    assert dead.headers["error.type"] == b"forbidden"
-    assert dead.headers["source.topic"] == PURE.encode()
-    assert b"netapp" in dead.headers["error.message"]
+    assert b"netapp" in await dead_lettered(tracker, tid, spoofed, PURE, "forbidden")
     await tracker.tick(z("11-24", "14:00"))
     await tracker.published(tid, ["at_risk", "breached"])
     assert [e.event["data"]["party"] for e in tracker.events(tid)] == [
@@ -285,38 +306,26 @@ async def test_tsanet_accepted_completes_the_collaborator_clock(tracker: Tracker
     # collaborates on 30 minutes 24x7 (respond_by 13:30Z, at risk 13:22:30Z). TSANet reports
     # Infinidat's acceptance at 13:10Z: its clock is met after 10 minutes; Red Hat's runs on.
     tid = ticket("tsanet")
-    tracker.clock.now = z("11-24", "13:00")
-    sent = assignment(
-        tid,
-        clock_start=z("11-24", "13:00"),
-        due=z("11-24", "14:00"),
-        collaborators=[("infinidat", "24x7", z("11-24", "13:30"))],
+    sent = await assigned(
+        tracker, one_hour_clock(tid, collaborators=[INFINIDAT_HALF_HOUR]), at=z("11-24", "13:00")
     )
-    await tracker.send(SLA, sent)
-    await tracker.handled(tid, 1)
-    tracker.clock.now = z("11-24", "13:11")
-    await tracker.send(
-        TSANET, response(tid, z("11-24", "13:10"), kind="accepted", vendor_id="infinidat")
-    )
-    await tracker.published(tid, ["completed"])
-    assert envelope_checked(tracker.events(tid)[0], tid, "completed") == clock_data(
-        sent,
-        party=("vendor", "infinidat"),
-        role="collaborator",
-        response_due_at="2026-11-24T13:30:00Z",
-        at_risk_at="2026-11-24T13:22:30Z",
-        occurred_at="2026-11-24T13:10:00Z",
-        responded_at="2026-11-24T13:10:00Z",
-        met=True,
-        elapsed="PT10M",
-    )
+    accepted = response(tid, z("11-24", "13:10"), kind="accepted", vendor_id="infinidat")
+    await tracker.send(TSANET, accepted, at=z("11-24", "13:11"))
+    assert await published(tracker, tid, ["completed"]) == [
+        completion(
+            sent,
+            party=("vendor", "infinidat"),
+            role="collaborator",
+            response_due_at="2026-11-24T13:30:00Z",
+            at_risk_at="2026-11-24T13:22:30Z",
+            responded_at="2026-11-24T13:10:00Z",
+            met=True,
+            elapsed="PT10M",
+        )
+    ]
     await tracker.tick(z("11-24", "13:45"))
-    await tracker.published(tid, ["completed", "at_risk"])
-    assert envelope_checked(tracker.events(tid)[1], tid, "at_risk") == clock_data(
-        sent,
-        response_due_at="2026-11-24T14:00:00Z",
-        at_risk_at="2026-11-24T13:45:00Z",
-        occurred_at="2026-11-24T13:45:00Z",
+    assert (await published(tracker, tid, ["completed", "at_risk"]))[1] == clock_data(
+        sent, occurred_at="2026-11-24T13:45:00Z", **ONE_HOUR_MOMENTS
     )
 
 
@@ -328,25 +337,19 @@ async def test_a_response_before_its_assignment_is_held_then_applied(
     # the one before the response is published, then the completion: met (13:50 <= 14:00),
     # 50 minutes elapsed; never breached.
     tid = ticket("held")
-    tracker.clock.now = z("11-24", "14:00")
-    await tracker.send(REDHAT, response(tid, z("11-24", "13:50")))
+    await tracker.send(REDHAT, response(tid, z("11-24", "13:50")), at=z("11-24", "14:00"))
     await tracker.handled(tid, 1)
     assert tracker.events(tid) == []
-    tracker.clock.now = z("11-24", "14:05")
-    sent = assignment(tid, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"))
-    await tracker.send(SLA, sent)
-    await tracker.published(tid, ["at_risk", "completed"])
-    times = {"response_due_at": "2026-11-24T14:00:00Z", "at_risk_at": "2026-11-24T13:45:00Z"}
-    assert envelope_checked(tracker.events(tid)[0], tid, "at_risk") == clock_data(
-        sent, occurred_at="2026-11-24T13:45:00Z", **times
-    )
-    assert envelope_checked(tracker.events(tid)[1], tid, "completed") == clock_data(
+    sent = one_hour_clock(tid)
+    await tracker.send(SLA, sent, at=z("11-24", "14:05"))
+    at_risk, completed = await published(tracker, tid, ["at_risk", "completed"])
+    assert at_risk == clock_data(sent, occurred_at="2026-11-24T13:45:00Z", **ONE_HOUR_MOMENTS)
+    assert completed == completion(
         sent,
-        occurred_at="2026-11-24T13:50:00Z",
         responded_at="2026-11-24T13:50:00Z",
         met=True,
         elapsed="PT50M",
-        **times,
+        **ONE_HOUR_MOMENTS,
     )
     assert for_ticket(await tracker.tick(z("11-24", "15:00")), tid) == []
 
@@ -356,38 +359,28 @@ async def test_a_newer_revision_cancels_the_old_clocks(tracker: TrackerStack) ->
     # sent at 13:30Z, moves it to Pure Storage, 2 hours 24x7 from 13:30Z: due 15:30Z, at risk
     # after 90 minutes, 15:00Z. Revision 1's clock is cancelled at 13:30Z and never fires.
     tid = ticket("revision")
-    tracker.clock.now = z("11-24", "13:00")
-    first = assignment(tid, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"))
-    await tracker.send(SLA, first)
-    await tracker.handled(tid, 1)
-    tracker.clock.now = z("11-24", "13:30")
+    first = await assigned(tracker, one_hour_clock(tid), at=z("11-24", "13:00"))
+    pure = ("vendor", "pure-storage")
     second = assignment(
-        tid,
-        revision=2,
-        clock_start=z("11-24", "13:30"),
-        due=z("11-24", "15:30"),
-        owner=("vendor", "pure-storage"),
+        tid, revision=2, clock_start=z("11-24", "13:30"), due=z("11-24", "15:30"), owner=pure
     )
-    await tracker.send(SLA, second)
-    await tracker.published(tid, ["cancelled"])
-    assert envelope_checked(tracker.events(tid)[0], tid, "cancelled") == clock_data(
-        first,
-        response_due_at="2026-11-24T14:00:00Z",
-        at_risk_at="2026-11-24T13:45:00Z",
-        occurred_at="2026-11-24T13:30:00Z",
-        reason="superseded",
-        superseded_by=2,
-    )
+    await tracker.send(SLA, second, at=z("11-24", "13:30"))
+    assert await published(tracker, tid, ["cancelled"]) == [
+        clock_data(
+            first,
+            occurred_at="2026-11-24T13:30:00Z",
+            reason="superseded",
+            superseded_by=2,
+            **ONE_HOUR_MOMENTS,
+        )
+    ]
     # Revision 1 again is stale: nothing.
-    tracker.clock.now = z("11-24", "13:40")
-    await tracker.send(SLA, first)
+    await tracker.send(SLA, first, at=z("11-24", "13:40"))
     await tracker.handled(tid, 3)
-    assert for_ticket(await tracker.tick(z("11-24", "14:59:59")), tid) == []
-    await tracker.tick(z("11-24", "15:00"))
-    await tracker.published(tid, ["cancelled", "at_risk"])
-    assert envelope_checked(tracker.events(tid)[1], tid, "at_risk") == clock_data(
+    at_risk = await fires_at(tracker, tid, z("11-24", "15:00"), ["cancelled", "at_risk"])
+    assert at_risk == clock_data(
         second,
-        party=("vendor", "pure-storage"),
+        party=pure,
         response_due_at="2026-11-24T15:30:00Z",
         at_risk_at="2026-11-24T15:00:00Z",
         occurred_at="2026-11-24T15:00:00Z",
@@ -400,12 +393,7 @@ async def test_the_same_input_gives_the_same_event_ids(tracker: TrackerStack) ->
     # 13:30Z) publishes them at once, in time order; then late answers from Red Hat (14:10Z)
     # and TSANet (14:20Z). A second tracker with state of its own reads the same bytes.
     tid = ticket("ids")
-    sent = assignment(
-        tid,
-        clock_start=z("11-24", "13:00"),
-        due=z("11-24", "14:00"),
-        collaborators=[("infinidat", "24x7", z("11-24", "13:30"))],
-    )
+    sent = one_hour_clock(tid, collaborators=[INFINIDAT_HALF_HOUR])
     answers = [
         (REDHAT, response(tid, z("11-24", "14:10"))),
         (TSANET, response(tid, z("11-24", "14:20"), kind="rejected", vendor_id="infinidat")),
@@ -413,8 +401,7 @@ async def test_the_same_input_gives_the_same_event_ids(tracker: TrackerStack) ->
     expected = ["at_risk", "breached", "at_risk", "breached", "completed", "completed"]
 
     async def feed(stack: TrackerStack, topics: dict[str, str]) -> list[tuple[str, str]]:
-        stack.clock.now = z("11-24", "14:30")
-        await stack.send(topics[SLA], sent)
+        await stack.send(topics[SLA], sent, at=z("11-24", "14:30"))
         await stack.handled(tid, 1)
         # One at a time: topics are not ordered with each other.
         for handled, (topic_name, answer) in enumerate(answers, start=2):
@@ -460,19 +447,9 @@ async def test_a_response_of_the_wrong_kind_for_its_topic_is_dead_lettered_with_
 ) -> None:
     # `accepted` is a TSANet answer; on Red Hat's topic it is invalid, whatever else it says.
     tid = ticket("badkind")
-    tracker.clock.now = z("11-24", "13:00")
-    await tracker.send(
-        SLA, assignment(tid, clock_start=z("11-24", "13:00"), due=z("11-24", "14:00"))
-    )
-    await tracker.handled(tid, 1)
+    await assigned(tracker, one_hour_clock(tid), at=z("11-24", "13:00"))
     bad = await tracker.send(REDHAT, response(tid, z("11-24", "13:10"), kind="accepted"))
-    await tracker.wait_for(lambda: bool(tracker.dead_letters(tid)), f"dead letter of {tid}")
-    (dead,) = tracker.dead_letters(tid)
-    assert dead.key == tid.encode()
-    assert dead.value == bad
-    assert dead.headers["error.type"] == b"invalid_event"
-    assert dead.headers["source.topic"] == REDHAT.encode()
-    assert b"kind" in dead.headers["error.message"]
+    assert b"kind" in await dead_lettered(tracker, tid, bad, REDHAT, "invalid_event")
     # The clock was not answered: it still comes due.
     await tracker.tick(z("11-24", "14:00"))
     await tracker.published(tid, ["at_risk", "breached"])

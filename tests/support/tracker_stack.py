@@ -147,8 +147,13 @@ class TrackerStack:
     clock: SetClock
     outputs: dict[str, list[Captured]] = field(default_factory=lambda: defaultdict(list))
 
-    async def send(self, topic_name: str, event: dict[str, Any]) -> bytes:
-        """Publish an event keyed by its ticket id, as its producer would; its bytes."""
+    async def send(
+        self, topic_name: str, event: dict[str, Any], *, at: datetime | None = None
+    ) -> bytes:
+        """Publish an event keyed by its ticket id, as its producer would, the clock set to `at`
+        first when given (what the tracker reads it at); its bytes."""
+        if at is not None:
+            self.clock.now = at
         value = json.dumps(event).encode()
         await self.broker.publish(value, topic_name, key=event["data"]["ticket_id"].encode())
         return value
