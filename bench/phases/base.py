@@ -67,6 +67,15 @@ class PhaseRunner:
             "METRICS_HOST": "127.0.0.1",
             **(extra or {}),
         }
+        # A stateful service's changelog belongs to its consumer group: the instances of one
+        # group share it, and a later run of the same tickets under another group starts from
+        # nothing (it would otherwise drop every ticket as already routed).
+        for group, changelog in (
+            ("ROUTER_GROUP_ID", "TOPIC_ROUTER_MEMORY"),
+            ("TRACKER_GROUP_ID", "TOPIC_TRACKER_STATE"),
+        ):
+            if group in env:
+                env.setdefault(changelog, f"{topics.prefix}.state.{env[group]}")
         if self.cfg.log_level:
             env["LOG_LEVEL"] = self.cfg.log_level
         log = self.cfg.run_dir / f"{name}.log"

@@ -172,7 +172,10 @@ class TrackerProcessor:
     def changes(self) -> Sequence[Outgoing]:
         outputs = []
         for (partition, ticket_id), state in self._pending.items():
-            encoded = self._encoded[(partition, ticket_id)] = to_json(state)
+            # A copy of exactly its length: orjson's result keeps the whole buffer it wrote
+            # into (about 4 KB), and the tracker keeps one of these for every open ticket.
+            encoded = memoryview(to_json(state)).tobytes()
+            self._encoded[(partition, ticket_id)] = encoded
             headers = _summary_headers(state)
             outputs.append(
                 Outgoing(self._topics.state, ticket_id.encode(), encoded, headers, partition)
@@ -182,7 +185,9 @@ class TrackerProcessor:
     def batch_done(self) -> None:
         published_at = self._clock()
         for (partition, ticket_id), state in self._pending.items():
-            encoded = self._encoded.get((partition, ticket_id)) or to_json(state)
+            encoded = (
+                self._encoded.get((partition, ticket_id)) or memoryview(to_json(state)).tobytes()
+            )
             self.tickets.setdefault(partition, {})[ticket_id] = encoded
             self._count_open(partition, ticket_id, _open_of(state))
             self._schedule(partition, ticket_id, _next_of(state))
