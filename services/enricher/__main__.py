@@ -12,7 +12,8 @@ from services.enricher.app import enricher_spec
 from services.enricher.catalog import CatalogError, load_catalog
 from services.enricher.enrich import CatalogIndex
 from services.enricher.reload import CatalogWatcher, FileIdentity, LiveCatalog, file_identity
-from services.runtime.kafka import ServiceSpec, create_topics, serve
+from services.runtime.kafka import create_topics
+from services.runtime.service import ServiceSpec, serve
 from services.runtime.settings import SAMPLE_CATALOG, EnricherSettings
 
 

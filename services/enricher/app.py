@@ -9,9 +9,9 @@ from schemas.events import TICKET_ENRICHED, TicketEvent
 from services.enricher.enrich import CatalogIndex, certification, enrich
 from services.enricher.reload import LiveCatalog, partner_topics
 from services.runtime import events
-from services.runtime.kafka import ServiceSpec
 from services.runtime.metrics import COMPONENTS_ENRICHED, TICKETS_ENRICHED
 from services.runtime.pipeline import Clock, Outgoing, Record, utc_now
+from services.runtime.service import ServiceSpec
 from services.runtime.settings import EnricherSettings
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.router.app import router_spec
-from services.runtime.kafka import serve
+from services.runtime.service import serve
 from services.runtime.settings import RouterSettings
 
 if __name__ == "__main__":

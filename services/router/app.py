@@ -13,7 +13,6 @@ from schemas.events import SLA_ASSIGNED
 from services.router.memory import RoutingMemory
 from services.router.outputs import Topics, route
 from services.runtime import events
-from services.runtime.kafka import ServiceSpec
 from services.runtime.metrics import (
     DUPLICATES_DROPPED,
     PARTNER_TICKETS,
@@ -21,6 +20,7 @@ from services.runtime.metrics import (
     TICKETS_ROUTED,
 )
 from services.runtime.pipeline import Clock, Outgoing, Record, utc_now
+from services.runtime.service import ServiceSpec
 from services.runtime.settings import RouterSettings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.runtime.kafka import serve
+from services.runtime.service import serve
 from services.runtime.settings import TrackerSettings
 from services.tracker.app import tracker_spec
 

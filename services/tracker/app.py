@@ -25,7 +25,6 @@ from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from schemas.decision import SlaAssignedEvent
 from services.runtime import events
-from services.runtime.kafka import ServiceSpec
 from services.runtime.metrics import (
     SLA_AT_RISK,
     SLA_BREACHES,
@@ -34,6 +33,7 @@ from services.runtime.metrics import (
     SLA_TIMER_LAG,
 )
 from services.runtime.pipeline import BatchPipeline, Clock, Outgoing, Record, Rejected, utc_now
+from services.runtime.service import ServiceSpec
 from services.runtime.settings import TrackerSettings
 from services.tracker.clocks import (
     ClockRules,

@@ -17,8 +17,8 @@ from faststream.kafka.parser import AioKafkaBatchParser
 from services.enricher.app import EnricherProcessor
 from services.router.app import RouterProcessor
 from services.runtime.health import Readiness
-from services.runtime.kafka import _tolerant_parser
 from services.runtime.pipeline import BatchPipeline, Outgoing
+from services.runtime.service import _tolerant_parser
 from services.runtime.settings import EnricherSettings, RouterSettings
 from tests.support.tickets import sample_index
 

@@ -25,15 +25,13 @@ from services.router.app import router_spec
 from services.runtime.health import Readiness
 from services.runtime.kafka import (
     BatchProducer,
-    ServiceSpec,
     build_broker,
     build_producer,
     create_topics,
-    prepare_topics,
     publisher,
     topic,
-    wire,
 )
+from services.runtime.service import ServiceSpec, prepare_topics, wire
 from services.runtime.settings import EnricherSettings, RouterSettings, ServiceSettings
 from tests.support.producer import InMemoryProducer
 from tests.support.tickets import sample_index

@@ -24,8 +24,9 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
 from services.runtime.health import Readiness
-from services.runtime.kafka import build_broker, publisher, wire
+from services.runtime.kafka import build_broker, publisher
 from services.runtime.pipeline import BatchPipeline, Outgoing
+from services.runtime.service import wire
 from services.runtime.settings import TrackerSettings
 from services.tracker.app import TrackerProcessor, tracker_spec
 from tests.support.stack import Captured, batch_producer, capture, consuming

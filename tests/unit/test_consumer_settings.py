@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.runtime.health import Readiness
-from services.runtime.kafka import ServiceSpec, build_broker, wire
+from services.runtime.kafka import build_broker
 from services.runtime.pipeline import Outgoing, Record
+from services.runtime.service import ServiceSpec, wire
 from services.runtime.settings import ServiceSettings
 
 
