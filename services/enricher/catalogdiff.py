@@ -1,6 +1,6 @@
 """Pure: what changed between two catalogs, entry by entry, so that an operator sees what a
 new catalog changes and not only that its version did (the enricher's reload log line and
-`ticketroute whatif`, README "Catalog changes").
+`ticketroute whatif`, docs/catalog-changes.md).
 
 Every entry is compared field by field on its JSON form (the catalog file's own shape), with
 nested tables flattened to dotted names: a vendor's `sla.1.within`, Red Hat's

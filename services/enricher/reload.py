@@ -1,4 +1,4 @@
-"""A new catalog without a restart (README "Catalog changes"): the enricher watches
+"""A new catalog without a restart (docs/catalog-changes.md): the enricher watches
 CATALOG_PATH and swaps a valid new catalog in between batches.
 
 Kubernetes replaces a mounted ConfigMap by swapping the `..data` symlink of the volume to a

@@ -206,11 +206,8 @@ class BatchPipeline:
         async with self.busy:
             outputs = produce()
             try:
-                if outputs:
-                    await asyncio.gather(*await self._publish(outputs))
-                changes = self._processor.changes()
-                if changes:
-                    await asyncio.gather(*await self._publish(changes))
+                await self._acknowledged(outputs)
+                await self._acknowledged(self._processor.changes())
             except Exception:
                 self._processor.batch_failed()
                 PUBLISH_FAILURES.inc()
@@ -219,6 +216,11 @@ class BatchPipeline:
                 return
             self._processor.batch_done()
             self._readiness.clear("publishing")
+
+    async def _acknowledged(self, outputs: Sequence[Outgoing]) -> None:
+        """Publish and wait until the broker has acknowledged them all."""
+        if outputs:
+            await asyncio.gather(*await self._publish(outputs))
 
     async def _handle(self, records: Sequence[Record]) -> None:
         started = time.perf_counter()
@@ -233,9 +235,7 @@ class BatchPipeline:
                 waiting = time.perf_counter()
                 if pending:
                     await asyncio.gather(*pending)
-                changes = self._processor.changes()
-                if changes:
-                    await asyncio.gather(*await self._publish(changes))
+                await self._acknowledged(self._processor.changes())
                 acknowledged = time.perf_counter()
         except Exception:
             self._processor.batch_failed()

@@ -10,7 +10,7 @@ is routed here (`FastStreamLog`) instead of being switched off.
 
 A batch that can never be decoded is not skipped: skipping would drop the tickets in it, and a
 bad checksum can be a transient fault that the next fetch cures. The service keeps saying so,
-and an operator moves the group past it (README, "When a partition stalls").
+and an operator moves the group past it (docs/operations.md, "When a partition stalls").
 """
 
 from __future__ import annotations

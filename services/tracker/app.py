@@ -172,10 +172,7 @@ class TrackerProcessor:
     def changes(self) -> Sequence[Outgoing]:
         outputs = []
         for (partition, ticket_id), state in self._pending.items():
-            # A copy of exactly its length: orjson's result keeps the whole buffer it wrote
-            # into (about 4 KB), and the tracker keeps one of these for every open ticket.
-            encoded = memoryview(to_json(state)).tobytes()
-            self._encoded[(partition, ticket_id)] = encoded
+            encoded = self._encoded[(partition, ticket_id)] = _stored_form(state)
             headers = _summary_headers(state)
             outputs.append(
                 Outgoing(self._topics.state, ticket_id.encode(), encoded, headers, partition)
@@ -185,9 +182,7 @@ class TrackerProcessor:
     def batch_done(self) -> None:
         published_at = self._clock()
         for (partition, ticket_id), state in self._pending.items():
-            encoded = (
-                self._encoded.get((partition, ticket_id)) or memoryview(to_json(state)).tobytes()
-            )
+            encoded = self._encoded.get((partition, ticket_id)) or _stored_form(state)
             self.tickets.setdefault(partition, {})[ticket_id] = encoded
             self._count_open(partition, ticket_id, _open_of(state))
             self._schedule(partition, ticket_id, _next_of(state))
@@ -281,6 +276,13 @@ class TrackerProcessor:
 # does not decode the states themselves.
 NEXT_HEADER = "next"  # the state's next timer moment, RFC 3339 (absent: none)
 OPEN_HEADER = "open"  # its open clocks, as party/role, comma-separated
+
+
+def _stored_form(state: TicketClocks) -> bytes:
+    """The state as the changelog and the tracker's memory keep it: its JSON, copied to exactly
+    its length (orjson's result keeps the whole buffer it wrote into, about 4 KB, and the
+    tracker keeps one of these for every open ticket)."""
+    return memoryview(to_json(state)).tobytes()
 
 
 def _next_of(state: TicketClocks) -> datetime | None:

@@ -1,5 +1,5 @@
 """The tracker's pure core: one ticket's SLA clocks, from their assignment until they are met,
-breached or superseded (README, "SLA lifecycle").
+breached or superseded (README, "The SLA lifecycle: the tracker").
 
 Everything here is a function of a ticket's state, one input and the time passed in; nothing
 reads a clock, a broker or a file. The service keeps one `TicketClocks` per ticket id in its

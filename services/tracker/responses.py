@@ -1,6 +1,7 @@
 """Responses as they arrive: which topic family a topic is, and the checks that depend on the
-topic a response came on (README, "SLA lifecycle"). Pure: the verdict is a function of the
-topic and the event; a response that fails a check is refused with the dead-letter reason."""
+topic a response came on (README, "The SLA lifecycle: the tracker"). Pure: the verdict is a
+function of the topic and the event; a response that fails a check is refused with the
+dead-letter reason."""
 
 from __future__ import annotations
 

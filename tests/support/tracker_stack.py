@@ -1,7 +1,8 @@
 """The tracker wired into one FastStream broker as it wires itself, on FastStream's in-memory
 broker or on the embedded Tansu broker, with a clock the test sets: timers fire when the test
 ticks the pipeline, so moments are passed in, never waited for. Also the assignment and
-response events the tracker reads, as their producers write them (README, "SLA lifecycle").
+response events the tracker reads, as their producers write them (README, "The SLA
+lifecycle: the tracker").
 
 On the in-memory broker no rebalance listener runs, so nothing is restored; the tracker starts
 empty, as on a new changelog topic.
